@@ -1,0 +1,100 @@
+"""One error shape for every endpoint: ``{"error": {"code", "message", "fields"?}}``.
+
+Domain code raises ``ApiError`` (or one of its subclasses); DRF's own exceptions and Django's
+404 are mapped here too, so no view builds an error response by hand.
+"""
+
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ApiError(Exception):
+    status_code = status.HTTP_400_BAD_REQUEST
+    code = "bad_request"
+
+    def __init__(self, message: str, *, fields: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+
+
+class NotFound(ApiError):
+    status_code = status.HTTP_404_NOT_FOUND
+    code = "not_found"
+
+
+class ServiceUnavailable(ApiError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "service_unavailable"
+
+
+def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if fields is not None:
+        error["fields"] = fields
+    return {"error": error}
+
+
+_DRF_CODES: dict[type[exceptions.APIException], tuple[str, str]] = {
+    exceptions.ParseError: ("malformed_json", "The request body is not valid JSON."),
+    exceptions.UnsupportedMediaType: ("unsupported_media_type", ""),
+    exceptions.MethodNotAllowed: ("method_not_allowed", ""),
+    exceptions.NotAcceptable: ("not_acceptable", ""),
+    exceptions.Throttled: ("rate_limited", ""),
+    exceptions.NotFound: ("not_found", ""),
+}
+
+
+def _flatten_fields(detail: Any) -> dict[str, list[str]]:
+    if isinstance(detail, dict):
+        return {
+            str(key): [str(item) for item in value] if isinstance(value, list) else [str(value)]
+            for key, value in detail.items()
+        }
+    return {"non_field_errors": [str(item) for item in detail]}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's EXCEPTION_HANDLER: every error leaves in the one envelope."""
+    if isinstance(exc, ApiError):
+        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            error_body("payload_too_large", "The request body is larger than 1 MiB."),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    assert isinstance(exc, exceptions.APIException)  # noqa: S101 - drf handles nothing else
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _flatten_fields(exc.detail)
+        names = ", ".join(sorted(fields))
+        response.data = error_body("validation_error", f"Invalid input: {names}.", fields)
+        return response
+    code, message = next(
+        ((c, m) for kind, (c, m) in _DRF_CODES.items() if isinstance(exc, kind)),
+        (exc.default_code, ""),
+    )
+    response.data = error_body(code, message or str(exc.detail))
+    return response
+
+
+def not_found_view(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """Django's handler404, for paths that match no route (including a malformed number)."""
+    return JsonResponse(error_body("not_found", "No such resource."), status=404)
+
+
+def server_error_view(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(error_body("internal_error", "An unexpected error occurred."), status=500)
+
+
+def bad_request_view(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body("bad_request", "The request could not be understood."), status=400)

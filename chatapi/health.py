@@ -1,0 +1,50 @@
+"""Liveness and readiness probes for load balancers and orchestrators."""
+
+from collections.abc import Callable
+
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+
+from chatapi.errors import error_body
+from chatapi.redis_client import redis_connection
+from search.backends import search_backend
+
+
+def _database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _redis() -> None:
+    redis_connection().ping()
+
+
+def _search() -> None:
+    search_backend().ping()
+
+
+CHECKS: dict[str, Callable[[], None]] = {
+    "database": _database,
+    "redis": _redis,
+    "search": _search,
+}
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """The process is up and serving requests; says nothing of its dependencies."""
+    return JsonResponse({"status": "ok"})
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Every dependency answers; otherwise 503 naming the ones that do not."""
+    down = []
+    for name, check in CHECKS.items():
+        try:
+            check()
+        except Exception:
+            down.append(name)
+    if down:
+        body = error_body("not_ready", f"Not ready: {', '.join(down)} did not answer.")
+        body["checks"] = {name: name not in down for name in CHECKS}
+        return JsonResponse(body, status=503)
+    return JsonResponse({"status": "ok", "checks": dict.fromkeys(CHECKS, True)})

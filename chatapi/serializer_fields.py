@@ -1,0 +1,35 @@
+"""Serializer fields stricter than DRF's defaults, as the contract needs."""
+
+from typing import Any
+
+from rest_framework import serializers
+
+
+class StrictTextField(serializers.CharField):
+    """A string that is really a string, stored exactly as sent.
+
+    DRF's CharField turns numbers into strings and trims white space; the contract wants a
+    non-string rejected with a 400 and any text (emoji included) returned exactly. Text that
+    is only white space counts as blank. Lone surrogates, which JSON can carry but UTF-8
+    cannot store, are rejected here rather than failing in the database.
+    """
+
+    default_error_messages = {
+        "not_a_string": "Must be a string.",
+        "invalid_unicode": "Must be valid Unicode text (no lone surrogates).",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        if not data.strip():
+            self.fail("blank")
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            self.fail("invalid_unicode")
+        return super().to_internal_value(data)

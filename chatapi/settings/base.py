@@ -1,0 +1,238 @@
+"""Settings shared by every environment.
+
+Every value comes from the environment (django-environ), in the manner of cookiecutter-django.
+The embedded defaults (SQLite, a local Redis, the SQL search backend) let the service start with
+no configuration at all; ``production.py`` removes the defaults that must never reach production.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+
+# https://docs.djangoproject.com/en/5.2/ref/settings/#debug
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env("SECRET_KEY", default="")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "applications",
+    "chats",
+    "messages_app",
+    "search",
+]
+
+MIDDLEWARE = [
+    "chatapi.middleware.RequestBodyLimitMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "chatapi.urls"
+WSGI_APPLICATION = "chatapi.wsgi.application"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Database
+# https://docs.djangoproject.com/en/5.2/ref/databases/#mysql-notes
+# The embedded default is a SQLite file; DATABASE_URL=mysql://user:pass@host:3306/name for MySQL.
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+    # utf8mb4 so that emoji round-trip exactly; strict mode so that MySQL rejects what it would
+    # otherwise truncate silently.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "charset": "utf8mb4",
+            "init_command": "SET sql_mode='STRICT_TRANS_TABLES', NAMES utf8mb4",
+            "isolation_level": "read committed",
+        }
+    )
+    DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL and IMMEDIATE transactions let the web server and the Celery worker write the same
+    # file without "database is locked" errors under load.
+    # https://docs.djangoproject.com/en/5.2/ref/databases/#database-is-locked-errors
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Redis: numbering, idempotency, the Celery broker and Django's cache.
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# Seconds a Redis call may take before the request fails with 503 instead of hanging.
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
+# Prefix of every key this service writes, so that several deployments can share one Redis.
+REDIS_KEY_PREFIX = env("REDIS_KEY_PREFIX", default="chatapi")
+
+# https://github.com/jazzband/django-redis#configure-as-cache-backend
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": REDIS_KEY_PREFIX,
+        "OPTIONS": {
+            "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+            "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+        },
+    }
+}
+
+# Celery
+# https://docs.celeryq.dev/en/stable/django/first-steps-with-django.html
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# A task is acknowledged only after it ran, and a task whose worker died is given back to the
+# queue: together they make "a 201 is never lost" survive a SIGKILL. Both need idempotent tasks.
+# https://docs.celeryq.dev/en/stable/userguide/tasks.html#Task.acks_late
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=4)
+# With the Redis transport an unacknowledged message goes back to the queue once this many
+# seconds have passed; it must exceed the longest task including its retry countdown.
+# https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=300)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+    "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+    "global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:",
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing from a request must not hang on a dead broker: the journal (chatapi.pending) keeps
+# the accepted row, and beat queues it again once Redis is back.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# Counters: how often Celery beat recomputes chats_count / messages_count of what changed, and
+# how often it recomputes every row as a safety net.
+COUNTS_REFRESH_SECONDS = env.int("COUNTS_REFRESH_SECONDS", default=60)
+COUNTS_FULL_SWEEP_SECONDS = env.int("COUNTS_FULL_SWEEP_SECONDS", default=3600)
+# How old an accepted-but-unpersisted chat or message must be before beat queues it again.
+PENDING_RESCUE_AFTER_SECONDS = env.int("PENDING_RESCUE_AFTER_SECONDS", default=30)
+PENDING_RESCUE_EVERY_SECONDS = env.int("PENDING_RESCUE_EVERY_SECONDS", default=15)
+
+CELERY_BEAT_SCHEDULE = {
+    "counts-refresh-changed": {
+        "task": "chats.tasks.counts_refresh_changed_task",
+        "schedule": float(COUNTS_REFRESH_SECONDS),
+    },
+    "counts-refresh-all": {
+        "task": "chats.tasks.counts_refresh_all_task",
+        "schedule": float(COUNTS_FULL_SWEEP_SECONDS),
+    },
+    "pending-rescue": {
+        "task": "messages_app.tasks.pending_rescue_task",
+        "schedule": float(PENDING_RESCUE_EVERY_SECONDS),
+    },
+}
+
+# The contract
+MESSAGE_BODY_MAX_LENGTH = env.int("MESSAGE_BODY_MAX_LENGTH", default=10_000)
+APPLICATION_NAME_MAX_LENGTH = 255
+# A request body over 1 MiB is answered 413 (see chatapi.middleware).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
+# Search: Elasticsearch when ELASTICSEARCH_URL is set, the SQL database otherwise.
+ELASTICSEARCH_URL = env("ELASTICSEARCH_URL", default="")
+
+# Django REST framework
+# https://www.django-rest-framework.org/api-guide/settings/
+REST_FRAMEWORK = {
+    # Applications are addressed by their unguessable token; the API has no user accounts, so
+    # no authentication runs (and so no session lookup runs on the hot path).
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "chatapi.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# https://drf-spectacular.readthedocs.io/en/latest/settings.html
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Chat API",
+    "DESCRIPTION": "Applications own chats; chats own messages. See the README for guarantees.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# Internationalization
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# Static files, served by WhiteNoise so that the Swagger UI needs no CDN and no extra server.
+# https://whitenoise.readthedocs.io/en/stable/django.html
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+}

@@ -1,0 +1,32 @@
+from django.contrib import admin
+from django.urls import include, path, re_path, register_converter
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from chatapi import health
+from chatapi.converters import PositiveNumberConverter
+from chatapi.errors import not_found_view
+
+register_converter(PositiveNumberConverter, "number")
+
+api_v1 = [
+    path("", include("applications.urls")),
+    path("", include("chats.urls")),
+    path("", include("search.urls")),
+    path("", include("messages_app.urls")),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("admin/", admin.site.urls),
+    # Any other path under the API is a JSON 404 even with DEBUG on (Django's debug 404 page
+    # would otherwise answer in HTML).
+    re_path(r"^api/", not_found_view),
+]
+
+handler400 = "chatapi.errors.bad_request_view"
+handler404 = "chatapi.errors.not_found_view"
+handler500 = "chatapi.errors.server_error_view"

@@ -1,0 +1,25 @@
+from django.db import models
+
+from applications.models import Application
+
+
+class Chat(models.Model):
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="chats")
+    number = models.PositiveBigIntegerField()
+    # Recomputed by Celery beat (applications.services.counts), never incremented in place.
+    messages_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "chats"
+        ordering = ["number"]
+        constraints = [
+            # The last line of defence behind the Redis allocator: a number is never used twice.
+            models.UniqueConstraint(
+                fields=["application", "number"], name="chats_unique_number_per_application"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"chat {self.number}"

@@ -1,0 +1,44 @@
+from datetime import datetime
+
+from django.db.models import Max, QuerySet
+
+from applications.models import Application
+from chatapi.errors import NotFound
+from chatapi.pending import chat_field, pending_get
+from chats.models import Chat
+from messages_app.models import Message
+
+
+def chat_list(*, application: Application) -> QuerySet[Chat]:
+    return Chat.objects.filter(application=application)
+
+
+def chat_find(*, application: Application, number: int) -> Chat | None:
+    return Chat.objects.filter(application=application, number=number).first()
+
+
+def chat_pending(*, application: Application, number: int) -> Chat | None:
+    """A chat that was accepted (201) but is not persisted yet, as an unsaved instance."""
+    payload = pending_get(chat_field(application.token, number))
+    if payload is None:
+        return None
+    created_at = datetime.fromisoformat(payload["created_at"])
+    return Chat(number=number, messages_count=0, created_at=created_at, updated_at=created_at)
+
+
+def chat_get(*, application: Application, number: int) -> Chat:
+    """A chat by number; one accepted a moment ago is served from the journal."""
+    chat = chat_find(application=application, number=number) or chat_pending(
+        application=application, number=number
+    )
+    if chat is None:
+        raise NotFound(f"No chat {number} in this application.")
+    return chat
+
+
+def chat_highest_message_number(token: str, chat_number: int) -> int:
+    """The highest persisted message number of a chat (0 if none): the allocator's seed."""
+    highest = Message.objects.filter(
+        chat__application__token=token, chat__number=chat_number
+    ).aggregate(highest=Max("number"))["highest"]
+    return highest or 0

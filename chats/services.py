@@ -1,0 +1,160 @@
+"""Writes of chats: accepting a new chat (Redis only) and persisting it (the worker)."""
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from applications.models import Application
+from applications.selectors import application_highest_chat_number
+from applications.services import chats_count_refresh
+from chatapi import changes
+from chatapi.numbering import chat_number_allocate
+from chatapi.pending import chat_field, pending_clear
+from chats.models import Chat
+from chats import tasks
+from messages_app.models import Message
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChatRecord:
+    """A chat accepted by the API: everything needed to persist it, as plain data."""
+
+    token: str
+    number: int
+    created_at: datetime
+
+
+def chat_create(*, token: str) -> Chat:
+    """Allocate the next chat number and queue the row; touches Redis only, never SQL.
+
+    The journal entry is written by the same Lua script that allocates the number, before the
+    task is published: if publishing fails, beat re-queues the entry, so the 201 still holds.
+    """
+    now = timezone.now()
+    number = chat_number_allocate(
+        token=token,
+        payload=json.dumps({"created_at": now.isoformat()}),
+        highest_chat_number=application_highest_chat_number,
+    )
+    chat_enqueue(ChatRecord(token=token, number=number, created_at=now))
+    return Chat(number=number, messages_count=0, created_at=now, updated_at=now)
+
+
+def chat_enqueue(record: ChatRecord) -> None:
+    try:
+        tasks.chat_persist_task.apply_async(
+            args=(record.token, record.number, record.created_at.isoformat())
+        )
+    except Exception:  # the journal still holds it; beat will queue it again
+        logger.exception("could not queue chat %s of %s…", record.number, record.token[:8])
+
+
+def _application_ids(tokens: set[str]) -> dict[str, int]:
+    return dict(Application.objects.filter(token__in=tokens).values_list("token", "id"))
+
+
+def chats_persist(*, records: list[ChatRecord]) -> None:
+    """Write accepted chats; running it again for the same records changes nothing.
+
+    A message may already have created a chat's row (messages_app.services), stamped with the
+    message's time; the chat's own, earlier, time replaces it here.
+    """
+    application_ids = _application_ids({record.token for record in records})
+    orphans = [record for record in records if record.token not in application_ids]
+    for record in orphans:
+        logger.warning("dropping chat %s: application %s… is gone", record.number, record.token[:8])
+    records = [record for record in records if record.token in application_ids]
+    with transaction.atomic():
+        Chat.objects.bulk_create(
+            [
+                Chat(
+                    application_id=application_ids[record.token],
+                    number=record.number,
+                    created_at=record.created_at,
+                    updated_at=record.created_at,
+                )
+                for record in records
+            ],
+            ignore_conflicts=True,
+        )
+        for record in records:
+            Chat.objects.filter(
+                application_id=application_ids[record.token],
+                number=record.number,
+                created_at__gt=record.created_at,
+            ).update(created_at=record.created_at, updated_at=record.created_at)
+    fields = [chat_field(record.token, record.number) for record in [*records, *orphans]]
+    touched = {application_ids[record.token] for record in records}
+    transaction.on_commit(lambda: _after_persist(fields, touched), robust=True)
+
+
+def _after_persist(fields: list[str], application_ids: set[int]) -> None:
+    pending_clear(fields)
+    changes.changes_mark(application_ids=application_ids, chat_ids=set())
+
+
+def messages_count_refresh(*, chat_ids: list[int] | None = None) -> int:
+    """Recompute ``messages_count`` from the messages table, for some chats or all of them."""
+    counted = (
+        Message.objects.filter(chat=OuterRef("pk"))
+        .order_by()
+        .values("chat")
+        .annotate(total=Count("pk"))
+        .values("total")
+    )
+    chats = Chat.objects.all()
+    if chat_ids is not None:
+        chats = chats.filter(pk__in=chat_ids)
+    return chats.update(messages_count=Coalesce(Subquery(counted), 0))
+
+
+COUNTS_BATCH = 1000
+
+
+def counts_refresh_changed() -> tuple[int, int]:
+    """Recompute the counters of what gained rows since the last run (see chatapi.changes).
+
+    Returns how many applications and chats were recomputed.
+    """
+    done = {changes.APPLICATIONS: 0, changes.CHATS: 0}
+    refreshers = {
+        changes.APPLICATIONS: lambda ids: chats_count_refresh(application_ids=ids),
+        changes.CHATS: lambda ids: messages_count_refresh(chat_ids=ids),
+    }
+    for kind, refresh in refreshers.items():
+        while ids := changes.changes_take(kind=kind, limit=COUNTS_BATCH):
+            try:
+                refresh(ids)
+            except Exception:
+                changes.changes_return(kind=kind, ids=ids)
+                raise
+            done[kind] += len(ids)
+    return done[changes.APPLICATIONS], done[changes.CHATS]
+
+
+def counts_refresh_all() -> tuple[int, int]:
+    """Recompute every counter, in batches of ids so no statement locks a whole table."""
+    totals = []
+    for model, refresh in (
+        (Application, lambda ids: chats_count_refresh(application_ids=ids)),
+        (Chat, lambda ids: messages_count_refresh(chat_ids=ids)),
+    ):
+        total, last_id = 0, 0
+        while ids := list(
+            model.objects.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[
+                :COUNTS_BATCH
+            ]
+        ):
+            refresh(ids)
+            total, last_id = total + len(ids), ids[-1]
+        totals.append(total)
+    return totals[0], totals[1]
+

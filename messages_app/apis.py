@@ -1,0 +1,101 @@
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from applications.models import token_is_well_formed
+from applications.selectors import application_get
+from chatapi.errors import NotFound
+from chatapi.pagination import number_page
+from chatapi.schema import AFTER, BEFORE, LIMIT, error_responses, page_of
+from chatapi.serializer_fields import StrictTextField
+from chats.selectors import chat_find, chat_get
+from messages_app.selectors import message_get, message_list
+from messages_app.services import message_create, message_update
+
+
+class MessageOutputSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    body = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class MessageInputSerializer(serializers.Serializer):
+    body = StrictTextField(max_length=settings.MESSAGE_BODY_MAX_LENGTH)
+
+
+class MessageListCreateApi(APIView):
+    @extend_schema(
+        request=MessageInputSerializer,
+        responses={201: MessageOutputSerializer, **error_responses(400, 404, 413, 415, 503)},
+    )
+    def post(self, request: Request, token: str, chat_number: int) -> Response:
+        data = MessageInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if not token_is_well_formed(token):
+            raise NotFound("No application with this token.")
+        message = message_create(
+            token=token, chat_number=chat_number, body=data.validated_data["body"]
+        )
+        return Response(MessageOutputSerializer(message).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[LIMIT, AFTER, BEFORE],
+        responses={
+            200: page_of("MessagePage", MessageOutputSerializer),
+            **error_responses(400, 404),
+        },
+    )
+    def get(self, request: Request, token: str, chat_number: int) -> Response:
+        chat = chat_get(application=application_get(token=token), number=chat_number)
+        return number_page(
+            message_list(chat=chat),
+            request,
+            lambda page: MessageOutputSerializer(page, many=True).data,
+        )
+
+
+class MessageDetailApi(APIView):
+    @extend_schema(responses={200: MessageOutputSerializer, **error_responses(404)})
+    def get(self, request: Request, token: str, chat_number: int, number: int) -> Response:
+        application = application_get(token=token)
+        message = message_get(
+            application=application,
+            chat=chat_find(application=application, number=chat_number),
+            chat_number=chat_number,
+            number=number,
+        )
+        return Response(MessageOutputSerializer(message).data)
+
+    @extend_schema(
+        request=MessageInputSerializer,
+        responses={200: MessageOutputSerializer, **error_responses(400, 404, 413, 415)},
+    )
+    def put(self, request: Request, token: str, chat_number: int, number: int) -> Response:
+        return self._update(request, token, chat_number, number, partial=False)
+
+    @extend_schema(
+        request=MessageInputSerializer(partial=True),
+        responses={200: MessageOutputSerializer, **error_responses(400, 404, 413, 415)},
+    )
+    def patch(self, request: Request, token: str, chat_number: int, number: int) -> Response:
+        return self._update(request, token, chat_number, number, partial=True)
+
+    def _update(
+        self, request: Request, token: str, chat_number: int, number: int, *, partial: bool
+    ) -> Response:
+        application = application_get(token=token)
+        data = MessageInputSerializer(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        if "body" not in data.validated_data:  # PATCH {} changes nothing
+            return self.get(request, token, chat_number, number)
+        message = message_update(
+            application=application,
+            chat_number=chat_number,
+            number=number,
+            body=data.validated_data["body"],
+        )
+        return Response(MessageOutputSerializer(message).data)

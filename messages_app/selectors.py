@@ -1,0 +1,41 @@
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from applications.models import Application
+from chatapi.errors import NotFound
+from chatapi.pending import message_field, pending_get
+from chats.models import Chat
+from chats.selectors import chat_pending
+from messages_app.models import Message
+
+
+def message_list(*, chat: Chat) -> QuerySet[Message]:
+    if chat.pk is None:  # accepted a moment ago, not persisted yet: no message is either
+        return Message.objects.none()
+    return Message.objects.filter(chat=chat)
+
+
+def message_find(*, chat: Chat, number: int) -> Message | None:
+    return Message.objects.filter(chat=chat, number=number).first()
+
+
+def message_pending(*, application: Application, chat_number: int, number: int) -> Message | None:
+    """A message that was accepted (201) but is not persisted yet, as an unsaved instance."""
+    payload = pending_get(message_field(application.token, chat_number, number))
+    if payload is None:
+        return None
+    created_at = datetime.fromisoformat(payload["created_at"])
+    return Message(number=number, body=payload["body"], created_at=created_at, updated_at=created_at)
+
+
+def message_get(*, application: Application, chat: Chat | None, chat_number: int, number: int) -> Message:
+    """A message by number; one accepted a moment ago is served from the journal."""
+    message = None if chat is None else message_find(chat=chat, number=number)
+    if message is None:
+        message = message_pending(application=application, chat_number=chat_number, number=number)
+    if message is not None:
+        return message
+    if chat is None and chat_pending(application=application, number=chat_number) is None:
+        raise NotFound(f"No chat {chat_number} in this application.")
+    raise NotFound(f"No message {number} in chat {chat_number}.")

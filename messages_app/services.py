@@ -1,0 +1,244 @@
+"""Writes of messages: accepting (Redis only), persisting (the worker), editing, and rescuing."""
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from applications.models import Application
+from applications.selectors import application_highest_chat_number
+from chatapi import changes
+from chatapi.errors import NotFound
+from chatapi.numbering import message_number_allocate
+from chatapi.pending import (
+    message_field,
+    pending_clear,
+    pending_due,
+    pending_replace,
+)
+from chats.models import Chat
+from chats.selectors import chat_find, chat_highest_message_number
+from chats.services import ChatRecord, chat_enqueue
+from messages_app.models import Message
+from messages_app.selectors import message_pending
+from messages_app import tasks
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    """A message accepted by the API: everything needed to persist it, as plain data."""
+
+    token: str
+    chat_number: int
+    number: int
+    body: str
+    created_at: datetime
+    updated_at: datetime
+
+    def as_task_args(self) -> tuple:
+        return (
+            self.token,
+            self.chat_number,
+            self.number,
+            self.body,
+            self.created_at.isoformat(),
+            self.updated_at.isoformat(),
+        )
+
+
+class MessageNotPersistedYet(Exception):
+    """An edit arrived before its message's row: the edit task retries until the row lands."""
+
+
+def _journal_payload(body: str, created_at: datetime, updated_at: datetime) -> dict:
+    return {"body": body, "created_at": created_at.isoformat(), "updated_at": updated_at.isoformat()}
+
+
+def message_create(*, token: str, chat_number: int, body: str) -> Message:
+    """Allocate the next message number and queue the row; touches Redis only, never SQL.
+
+    The chat may have been accepted a moment ago and not be persisted yet: the allocator knows
+    it, and the persist service creates its row if the chat's own task has not run yet.
+    """
+    now = timezone.now()
+    number = message_number_allocate(
+        token=token,
+        chat_number=chat_number,
+        payload=json.dumps(_journal_payload(body, now, now)),
+        highest_chat_number=application_highest_chat_number,
+        highest_message_number=chat_highest_message_number,
+    )
+    message_enqueue(
+        MessageRecord(
+            token=token,
+            chat_number=chat_number,
+            number=number,
+            body=body,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return Message(number=number, body=body, created_at=now, updated_at=now)
+
+
+def message_enqueue(record: MessageRecord) -> None:
+    try:
+        tasks.message_persist_task.apply_async(args=record.as_task_args())
+    except Exception:  # the journal still holds it; beat will queue it again
+        logger.exception("could not queue message %s of chat %s", record.number, record.chat_number)
+
+
+def _chat_ids(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    if not pairs:
+        return {}
+    rows = Chat.objects.filter(
+        application_id__in={app_id for app_id, _ in pairs},
+        number__in={number for _, number in pairs},
+    ).values_list("application_id", "number", "id")
+    return {(app_id, number): chat_id for app_id, number, chat_id in rows if (app_id, number) in pairs}
+
+
+def messages_persist(*, records: list[MessageRecord]) -> None:
+    """Write accepted messages in one transaction; running it again changes nothing.
+
+    A message can reach the worker before its chat's row does (the chat was accepted a moment
+    earlier and its task is still queued). Rather than wait, the chat's row is created here
+    with the time of its first message; the chat's own task then corrects the time. Either way
+    the unique constraints keep exactly one row of each.
+    """
+    application_ids = dict(
+        Application.objects.filter(token__in={r.token for r in records}).values_list("token", "id")
+    )
+    orphans = [r for r in records if r.token not in application_ids]
+    for record in orphans:
+        logger.warning("dropping message %s: application %s… is gone", record.number, record.token[:8])
+    records = [r for r in records if r.token in application_ids]
+
+    wanted = {(application_ids[r.token], r.chat_number) for r in records}
+    with transaction.atomic():
+        chat_ids = _chat_ids(wanted)
+        missing = wanted - chat_ids.keys()
+        if missing:
+            first_seen: dict[tuple[int, int], datetime] = {}
+            for r in records:
+                key = (application_ids[r.token], r.chat_number)
+                if key in missing:
+                    first_seen[key] = min(first_seen.get(key, r.created_at), r.created_at)
+            Chat.objects.bulk_create(
+                [
+                    Chat(application_id=app_id, number=number, created_at=at, updated_at=at)
+                    for (app_id, number), at in first_seen.items()
+                ],
+                ignore_conflicts=True,
+            )
+            chat_ids.update(_chat_ids(missing))
+        # ignore_conflicts: a redelivered task finds its rows there and leaves them alone, so
+        # it can neither duplicate a message nor overwrite an edit made since.
+        Message.objects.bulk_create(
+            [
+                Message(
+                    chat_id=chat_ids[(application_ids[r.token], r.chat_number)],
+                    number=r.number,
+                    body=r.body,
+                    created_at=r.created_at,
+                    updated_at=r.updated_at,
+                )
+                for r in records
+            ],
+            ignore_conflicts=True,
+        )
+    fields = [message_field(r.token, r.chat_number, r.number) for r in [*records, *orphans]]
+    changed_applications = {app_id for app_id, _ in missing}
+    changed_chats = set(chat_ids.values())
+    transaction.on_commit(
+        lambda: _after_persist(fields, changed_applications, changed_chats), robust=True
+    )
+
+
+def _after_persist(fields: list[str], application_ids: set[int], chat_ids: set[int]) -> None:
+    pending_clear(fields)
+    changes.changes_mark(application_ids=application_ids, chat_ids=chat_ids)
+
+
+def _body_apply(*, chat_id: int, number: int, body: str, updated_at: datetime) -> Message | None:
+    """Apply an edit unless a later one already landed; the row as it now is, or None."""
+    Message.objects.filter(chat_id=chat_id, number=number, updated_at__lte=updated_at).update(
+        body=body, updated_at=updated_at
+    )
+    return Message.objects.filter(chat_id=chat_id, number=number).first()
+
+
+def message_update(
+    *, application: Application, chat_number: int, number: int, body: str
+) -> Message:
+    """Edit a message, persisted or only accepted so far.
+
+    For a message still in the journal, the edit is written into the journal entry (so a
+    re-queued creation carries it) and queued as a task that applies it once the row exists,
+    which covers a creation task already running with the old body. Neither path can be undone
+    by the creation: that inserts only where no row exists.
+    """
+    now = timezone.now()
+    chat = chat_find(application=application, number=chat_number)
+    if chat is not None and (
+        message := _body_apply(chat_id=chat.pk, number=number, body=body, updated_at=now)
+    ):
+        return message
+    pending = message_pending(application=application, chat_number=chat_number, number=number)
+    field = message_field(application.token, chat_number, number)
+    if pending is not None and pending_replace(
+        field, _journal_payload(body, pending.created_at, now)
+    ):
+        tasks.message_edit_task.apply_async(
+            args=(application.token, chat_number, number, body, now.isoformat())
+        )
+        pending.body, pending.updated_at = body, now
+        return pending
+    # Persisted between the first look and now.
+    chat = chat or chat_find(application=application, number=chat_number)
+    if chat is not None and (
+        message := _body_apply(chat_id=chat.pk, number=number, body=body, updated_at=now)
+    ):
+        return message
+    raise NotFound(f"No message {number} in chat {chat_number}.")
+
+
+def message_edit_apply(
+    *, token: str, chat_number: int, number: int, body: str, updated_at: datetime
+) -> None:
+    chat = Chat.objects.filter(application__token=token, number=chat_number).first()
+    message = None
+    if chat is not None:
+        message = _body_apply(chat_id=chat.pk, number=number, body=body, updated_at=updated_at)
+    if message is None:
+        raise MessageNotPersistedYet(f"message {number} of chat {chat_number} not persisted yet")
+
+
+def pending_rescue(*, older_than_seconds: float, limit: int = 1000) -> int:
+    """Queue again what was accepted long ago and is still not persisted; how many."""
+    entries = pending_due(older_than_seconds=older_than_seconds, limit=limit)
+    for entry in entries:
+        created_at = datetime.fromisoformat(entry.payload["created_at"])
+        if entry.kind == "c":
+            chat_enqueue(ChatRecord(token=entry.token, number=entry.numbers[0], created_at=created_at))
+        else:
+            message_enqueue(
+                MessageRecord(
+                    token=entry.token,
+                    chat_number=entry.numbers[0],
+                    number=entry.numbers[1],
+                    body=entry.payload["body"],
+                    created_at=created_at,
+                    updated_at=datetime.fromisoformat(
+                        entry.payload.get("updated_at", entry.payload["created_at"])
+                    ),
+                )
+            )
+    if entries:
+        logger.warning("re-queued %d accepted rows that were not persisted in time", len(entries))
+    return len(entries)

@@ -1,0 +1,43 @@
+"""Thin Celery tasks over messages_app.services; they take plain data, never model instances."""
+
+from datetime import datetime
+
+from celery import shared_task
+from django.conf import settings
+
+from chatapi.celery import PERSIST_TASK_OPTIONS
+from messages_app import services
+
+
+@shared_task(**PERSIST_TASK_OPTIONS)
+def message_persist_task(
+    token: str, chat_number: int, number: int, body: str, created_at: str, updated_at: str
+) -> None:
+    services.messages_persist(
+        records=[
+            services.MessageRecord(
+                token=token,
+                chat_number=chat_number,
+                number=number,
+                body=body,
+                created_at=datetime.fromisoformat(created_at),
+                updated_at=datetime.fromisoformat(updated_at),
+            )
+        ]
+    )
+
+
+@shared_task(**{**PERSIST_TASK_OPTIONS, "max_retries": 30})
+def message_edit_task(token: str, chat_number: int, number: int, body: str, updated_at: str) -> None:
+    services.message_edit_apply(
+        token=token,
+        chat_number=chat_number,
+        number=number,
+        body=body,
+        updated_at=datetime.fromisoformat(updated_at),
+    )
+
+
+@shared_task(**PERSIST_TASK_OPTIONS)
+def pending_rescue_task() -> int:
+    return services.pending_rescue(older_than_seconds=settings.PENDING_RESCUE_AFTER_SECONDS)
