@@ -8,7 +8,7 @@ from django.db import models
 # case-insensitive collations MySQL uses by default (a base64 token could collide with itself
 # in another case there).
 TOKEN_BYTES = 20
-TOKEN_PATTERN = re.compile(r"[0-9a-f]{%d}" % (TOKEN_BYTES * 2))
+TOKEN_PATTERN = re.compile(rf"[0-9a-f]{{{TOKEN_BYTES * 2}}}")
 
 
 def token_generate() -> str:

@@ -4,8 +4,10 @@ https://docs.celeryq.dev/en/stable/django/first-steps-with-django.html
 """
 
 import os
+from collections.abc import Callable
+from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapi.settings.local")
 
@@ -13,13 +15,36 @@ app = Celery("chatapi")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+
+class ReliableTask(Task):
+    """A task that, once out of retries, becomes a dead letter instead of vanishing.
+
+    A task may set ``journal_field(args) -> str`` to name the journal entry of the row it
+    persists; that entry moves into the dead letter with it (chatapi.dead_letters).
+    """
+
+    journal_field: Callable[[tuple], str] | None = None
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: Any
+    ) -> None:
+        from chatapi.dead_letters import dead_letter_add
+
+        dead_letter_add(
+            task=self.name,
+            args=list(args),
+            kwargs=dict(kwargs),
+            error=f"{type(exc).__name__}: {exc}",
+            journal_field=self.journal_field(args) if self.journal_field else None,
+        )
+
+
 # Options shared by the tasks that write rows: retried with exponential backoff while the
-# database (or Redis) is unreachable. A task that runs out of retries is not lost either: its
-# journal entry (chatapi.pending) stays, and beat queues it again.
+# database (or Redis) is unreachable, for about ten minutes; then a dead letter.
 # https://docs.celeryq.dev/en/stable/userguide/tasks.html#automatic-retry-for-known-exceptions
-PERSIST_TASK_OPTIONS = {
+PERSIST_TASK_OPTIONS: dict[str, Any] = {
+    "base": ReliableTask,
     "autoretry_for": (Exception,),
-    "dont_autoretry_for": (),
     "retry_backoff": 1,
     "retry_backoff_max": 60,
     "retry_jitter": True,

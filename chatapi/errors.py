@@ -6,8 +6,11 @@ Domain code raises ``ApiError`` (or one of its subclasses); DRF's own exceptions
 
 from typing import Any
 
+import redis
+from django import db
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
+from django_redis.exceptions import ConnectionInterrupted
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -28,9 +31,30 @@ class NotFound(ApiError):
     code = "not_found"
 
 
+class IdempotencyKeyReused(ApiError):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    code = "idempotency_key_reused"
+
+
 class ServiceUnavailable(ApiError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     code = "service_unavailable"
+
+
+# A dependency that is down is not the client's fault, and not a bug either: 503, retry later.
+UNAVAILABLE_ERRORS = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    ConnectionInterrupted,
+    db.OperationalError,
+    db.InterfaceError,
+)
+
+
+def _unavailable_message(exc: Exception) -> str:
+    if isinstance(exc, db.Error):
+        return "The database is unavailable; retry."
+    return "Redis is unavailable; retry."
 
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -68,12 +92,18 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             error_body("payload_too_large", "The request body is larger than 1 MiB."),
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return Response(
+            error_body("service_unavailable", _unavailable_message(exc)),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "1"},
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    assert isinstance(exc, exceptions.APIException)  # noqa: S101 - drf handles nothing else
+    assert isinstance(exc, exceptions.APIException)
     if isinstance(exc, exceptions.ValidationError):
         fields = _flatten_fields(exc.detail)
         names = ", ".join(sorted(fields))

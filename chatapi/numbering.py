@@ -15,13 +15,18 @@ If Redis lost the hash (a restart without persistence, FLUSHALL, eviction), the 
 persisted in SQL and calls the script again with it. The script sets the seed only if no other
 caller got there first, then increments, so two callers that both saw the hash missing still get
 different numbers. The unique constraints in SQL remain the last line of defence.
+
+An ``Idempotency-Key`` is checked and recorded inside the same script: a retry either finds the
+first call's number and payload and replays them, or allocates; there is no window in which two
+calls with one key can both allocate, and no "in flight" state to clean up after a crash.
 """
 
+import hashlib
+import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
-
-import redis
 
 from chatapi.errors import NotFound
 from chatapi.pending import pending_data_key, pending_time_key
@@ -32,58 +37,78 @@ _SEED_APPLICATION = -1
 _NO_APPLICATION = -2
 _NO_CHAT = -3
 _SEED_CHAT = -4
+_REPLAY = -5
 
 # How long "this token is unknown" is remembered, so that requests for a token that does not
 # exist reach SQL at most once per interval instead of on every request.
 UNKNOWN_TOKEN_TTL_SECONDS = 60
+# How long an Idempotency-Key is remembered (the contract: 24 hours).
+IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
 
-_ENSURE_APPLICATION = """
+# KEYS: application hash, unknown-token marker, journal data, journal clock, idempotency key
+# ARGV: application seed or '', token, payload, now, idempotency TTL or '' (no key), then the
+#       chat number and chat seed or '' for messages
+_PROLOGUE = """
 local app = KEYS[1]
+if ARGV[5] ~= '' then
+  local seen = redis.call('GET', KEYS[5])
+  if seen then return {-5, seen} end
+end
 if redis.call('EXISTS', app) == 0 then
-  if redis.call('EXISTS', KEYS[2]) == 1 then return -2 end
-  if ARGV[1] == '' then return -1 end
+  if redis.call('EXISTS', KEYS[2]) == 1 then return {-2, ''} end
+  if ARGV[1] == '' then return {-1, ''} end
   redis.call('HSETNX', app, 'chats', ARGV[1])
 end
 """
 
-_CHAT_ALLOCATE = (
-    """
--- KEYS: application hash, unknown-token marker, journal data, journal clock
--- ARGV: application seed or '', token, payload, now
+_EPILOGUE = """
+redis.call('HSET', KEYS[3], entry, ARGV[3])
+redis.call('ZADD', KEYS[4], ARGV[4], entry)
+if ARGV[5] ~= '' then
+  redis.call('SET', KEYS[5], n .. ' ' .. ARGV[3], 'EX', ARGV[5])
+end
+return {n, ''}
 """
-    + _ENSURE_APPLICATION
+
+_CHAT_ALLOCATE = (
+    _PROLOGUE
     + """
 local n = redis.call('HINCRBY', app, 'chats', 1)
 redis.call('HSET', app, 'm:' .. n, 0)
 local entry = 'c:' .. ARGV[2] .. ':' .. n
-redis.call('HSET', KEYS[3], entry, ARGV[3])
-redis.call('ZADD', KEYS[4], ARGV[4], entry)
-return n
 """
+    + _EPILOGUE
 )
 
 _MESSAGE_ALLOCATE = (
-    """
--- KEYS: application hash, unknown-token marker, journal data, journal clock
--- ARGV: application seed or '', token, payload, now, chat number, chat seed or ''
-"""
-    + _ENSURE_APPLICATION
+    _PROLOGUE
     + """
-local counter = 'm:' .. ARGV[5]
+local counter = 'm:' .. ARGV[6]
 if redis.call('HEXISTS', app, counter) == 0 then
-  if tonumber(ARGV[5]) > tonumber(redis.call('HGET', app, 'chats')) then return -3 end
-  if ARGV[6] == '' then return -4 end
-  redis.call('HSETNX', app, counter, ARGV[6])
+  if tonumber(ARGV[6]) > tonumber(redis.call('HGET', app, 'chats')) then return {-3, ''} end
+  if ARGV[7] == '' then return {-4, ''} end
+  redis.call('HSETNX', app, counter, ARGV[7])
 end
 local n = redis.call('HINCRBY', app, counter, 1)
-local entry = 'm:' .. ARGV[2] .. ':' .. ARGV[5] .. ':' .. n
-redis.call('HSET', KEYS[3], entry, ARGV[3])
-redis.call('ZADD', KEYS[4], ARGV[4], entry)
-return n
+local entry = 'm:' .. ARGV[2] .. ':' .. ARGV[6] .. ':' .. n
 """
+    + _EPILOGUE
 )
 
 _scripts: dict[tuple[int, str], Any] = {}
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """A number handed out, with the payload that was journaled with it.
+
+    ``replayed`` is True when an earlier call with the same Idempotency-Key allocated it: the
+    payload is then that call's, so the caller answers exactly what it answered then.
+    """
+
+    number: int
+    payload: dict[str, Any]
+    replayed: bool
 
 
 def _script(source: str) -> Any:
@@ -100,6 +125,13 @@ def application_key(token: str) -> str:
 
 def unknown_token_key(token: str) -> str:
     return redis_key("unknown-app", token)
+
+
+def idempotency_key(token: str, resource: str, key: str | None) -> str:
+    """Scoped by application and resource, so a key means nothing outside its own tenant."""
+    if key is None:
+        return redis_key("idempotency", "unused")
+    return redis_key("idempotency", token, resource, hashlib.sha256(key.encode()).hexdigest())
 
 
 def application_register(*, token: str) -> None:
@@ -123,69 +155,94 @@ def _application_seed(token: str, highest_chat_number: Callable[[str], int | Non
     return str(seed)
 
 
+def _allocate(
+    source: str,
+    *,
+    token: str,
+    resource: str,
+    payload: dict[str, Any],
+    idempotency: str | None,
+    highest_chat_number: Callable[[str], int | None],
+    chat_number: int | None = None,
+    highest_message_number: Callable[[str, int], int] | None = None,
+) -> Allocation:
+    keys = [
+        application_key(token),
+        unknown_token_key(token),
+        pending_data_key(),
+        pending_time_key(),
+        idempotency_key(token, resource, idempotency),
+    ]
+    encoded = json.dumps(payload)
+    ttl = "" if idempotency is None else str(IDEMPOTENCY_TTL_SECONDS)
+    app_seed = chat_seed = ""
+    script = _script(source)
+    with redis_unavailable_as_503():
+        for _ in range(3):
+            args: list[Any] = [app_seed, token, encoded, time.time(), ttl]
+            if chat_number is not None:
+                args += [chat_number, chat_seed]
+            code, replay = script(keys=keys, args=args)
+            code = int(code)
+            if code > 0:
+                return Allocation(number=code, payload=payload, replayed=False)
+            if code == _REPLAY:
+                number, _, stored = (replay.decode() if isinstance(replay, bytes) else replay).partition(" ")
+                return Allocation(number=int(number), payload=json.loads(stored), replayed=True)
+            if code == _NO_APPLICATION:
+                raise NotFound("No application with this token.")
+            if code == _NO_CHAT:
+                raise NotFound(f"No chat {chat_number} in this application.")
+            if code == _SEED_APPLICATION:
+                app_seed = _application_seed(token, highest_chat_number)
+            elif code == _SEED_CHAT and highest_message_number and chat_number is not None:
+                chat_seed = str(highest_message_number(token, chat_number))
+    raise RuntimeError("the allocator asked for a seed three times")  # pragma: no cover
+
+
 def chat_number_allocate(
-    *, token: str, payload: str, highest_chat_number: Callable[[str], int | None]
-) -> int:
+    *,
+    token: str,
+    payload: dict[str, Any],
+    highest_chat_number: Callable[[str], int | None],
+    idempotency: str | None = None,
+) -> Allocation:
     """The next chat number of the application; ``payload`` goes to the journal with it.
 
     ``highest_chat_number(token)`` is called only when Redis lost the application's counter:
     it returns the highest persisted chat number, or None if there is no such application.
     """
-    keys = [application_key(token), unknown_token_key(token), pending_data_key(), pending_time_key()]
-    script = _script(_CHAT_ALLOCATE)
-    app_seed = ""
-    with redis_unavailable_as_503():
-        for _ in range(2):
-            result = int(script(keys=keys, args=[app_seed, token, payload, time.time()]))
-            if result == _NO_APPLICATION:
-                break
-            if result != _SEED_APPLICATION:
-                return result
-            app_seed = _application_seed(token, highest_chat_number)
-    raise NotFound("No application with this token.")
+    return _allocate(
+        _CHAT_ALLOCATE,
+        token=token,
+        resource="chats",
+        payload=payload,
+        idempotency=idempotency,
+        highest_chat_number=highest_chat_number,
+    )
 
 
 def message_number_allocate(
     *,
     token: str,
     chat_number: int,
-    payload: str,
+    payload: dict[str, Any],
     highest_chat_number: Callable[[str], int | None],
     highest_message_number: Callable[[str, int], int],
-) -> int:
+    idempotency: str | None = None,
+) -> Allocation:
     """The next message number of the chat; ``payload`` goes to the journal with it.
 
     The chat may be one that was allocated a moment ago and is not persisted yet: it is known
     to Redis from the moment its number was handed out.
     """
-    keys = [application_key(token), unknown_token_key(token), pending_data_key(), pending_time_key()]
-    script = _script(_MESSAGE_ALLOCATE)
-    app_seed = chat_seed = ""
-    with redis_unavailable_as_503():
-        for _ in range(3):
-            result = int(
-                script(
-                    keys=keys,
-                    args=[app_seed, token, payload, time.time(), chat_number, chat_seed],
-                )
-            )
-            if result == _NO_APPLICATION:
-                raise NotFound("No application with this token.")
-            if result == _NO_CHAT:
-                raise NotFound(f"No chat {chat_number} in this application.")
-            if result == _SEED_APPLICATION:
-                app_seed = _application_seed(token, highest_chat_number)
-            elif result == _SEED_CHAT:
-                chat_seed = str(highest_message_number(token, chat_number))
-            else:
-                return result
-    raise RuntimeError("the allocator asked for a seed three times")  # pragma: no cover
-
-
-def chat_number_known(*, token: str, chat_number: int) -> bool:
-    """Whether Redis has handed out this chat number (False when it does not know)."""
-    try:
-        return bool(redis_connection().hexists(application_key(token), f"m:{chat_number}"))
-    except (redis.ConnectionError, redis.TimeoutError):
-        return False
-
+    return _allocate(
+        _MESSAGE_ALLOCATE,
+        token=token,
+        resource=f"chats/{chat_number}/messages",
+        payload=payload,
+        idempotency=idempotency,
+        highest_chat_number=highest_chat_number,
+        chat_number=chat_number,
+        highest_message_number=highest_message_number,
+    )

@@ -7,8 +7,17 @@ from rest_framework.views import APIView
 from applications.models import token_is_well_formed
 from applications.selectors import application_get
 from chatapi.errors import ApiError, NotFound
+from chatapi.idempotency import idempotency_key_from
 from chatapi.pagination import number_page
-from chatapi.schema import AFTER, BEFORE, LIMIT, error_responses, page_of
+from chatapi.schema import (
+    AFTER,
+    BEFORE,
+    IDEMPOTENCY_KEY,
+    LIMIT,
+    error_responses,
+    page_of,
+)
+from chatapi.throttling import ApplicationCreateRateThrottle
 from chats.selectors import chat_get, chat_list
 from chats.services import chat_create
 
@@ -21,9 +30,12 @@ class ChatOutputSerializer(serializers.Serializer):
 
 
 class ChatListCreateApi(APIView):
+    throttle_classes = [ApplicationCreateRateThrottle]
+
     @extend_schema(
         request=None,
-        responses={201: ChatOutputSerializer, **error_responses(400, 404, 413, 415, 503)},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: ChatOutputSerializer, **error_responses(400, 404, 413, 415, 429, 503)},
     )
     def post(self, request: Request, token: str) -> Response:
         # The body is optional and carries nothing; anything but an object is a mistake.
@@ -31,7 +43,7 @@ class ChatListCreateApi(APIView):
             raise ApiError("The request body must be a JSON object or empty.")
         if not token_is_well_formed(token):
             raise NotFound("No application with this token.")
-        chat = chat_create(token=token)
+        chat = chat_create(token=token, idempotency_key=idempotency_key_from(request))
         return Response(ChatOutputSerializer(chat).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(

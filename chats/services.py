@@ -1,6 +1,5 @@
 """Writes of chats: accepting a new chat (Redis only) and persisting it (the worker)."""
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,8 +15,8 @@ from applications.services import chats_count_refresh
 from chatapi import changes
 from chatapi.numbering import chat_number_allocate
 from chatapi.pending import chat_field, pending_clear
-from chats.models import Chat
 from chats import tasks
+from chats.models import Chat
 from messages_app.models import Message
 
 logger = logging.getLogger(__name__)
@@ -32,20 +31,26 @@ class ChatRecord:
     created_at: datetime
 
 
-def chat_create(*, token: str) -> Chat:
+def chat_create(*, token: str, idempotency_key: str | None = None) -> Chat:
     """Allocate the next chat number and queue the row; touches Redis only, never SQL.
 
     The journal entry is written by the same Lua script that allocates the number, before the
     task is published: if publishing fails, beat re-queues the entry, so the 201 still holds.
+    A retry carrying an Idempotency-Key already seen gets the first call's chat back.
     """
     now = timezone.now()
-    number = chat_number_allocate(
+    allocation = chat_number_allocate(
         token=token,
-        payload=json.dumps({"created_at": now.isoformat()}),
+        payload={"created_at": now.isoformat()},
         highest_chat_number=application_highest_chat_number,
+        idempotency=idempotency_key,
     )
-    chat_enqueue(ChatRecord(token=token, number=number, created_at=now))
-    return Chat(number=number, messages_count=0, created_at=now, updated_at=now)
+    created_at = datetime.fromisoformat(allocation.payload["created_at"])
+    if not allocation.replayed:
+        chat_enqueue(ChatRecord(token=token, number=allocation.number, created_at=created_at))
+    return Chat(
+        number=allocation.number, messages_count=0, created_at=created_at, updated_at=created_at
+    )
 
 
 def chat_enqueue(record: ChatRecord) -> None:

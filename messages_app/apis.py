@@ -8,9 +8,18 @@ from rest_framework.views import APIView
 from applications.models import token_is_well_formed
 from applications.selectors import application_get
 from chatapi.errors import NotFound
+from chatapi.idempotency import idempotency_key_from
 from chatapi.pagination import number_page
-from chatapi.schema import AFTER, BEFORE, LIMIT, error_responses, page_of
+from chatapi.schema import (
+    AFTER,
+    BEFORE,
+    IDEMPOTENCY_KEY,
+    LIMIT,
+    error_responses,
+    page_of,
+)
 from chatapi.serializer_fields import StrictTextField
+from chatapi.throttling import ApplicationCreateRateThrottle
 from chats.selectors import chat_find, chat_get
 from messages_app.selectors import message_get, message_list
 from messages_app.services import message_create, message_update
@@ -28,9 +37,15 @@ class MessageInputSerializer(serializers.Serializer):
 
 
 class MessageListCreateApi(APIView):
+    throttle_classes = [ApplicationCreateRateThrottle]
+
     @extend_schema(
         request=MessageInputSerializer,
-        responses={201: MessageOutputSerializer, **error_responses(400, 404, 413, 415, 503)},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            201: MessageOutputSerializer,
+            **error_responses(400, 404, 413, 415, 422, 429, 503),
+        },
     )
     def post(self, request: Request, token: str, chat_number: int) -> Response:
         data = MessageInputSerializer(data=request.data)
@@ -38,7 +53,10 @@ class MessageListCreateApi(APIView):
         if not token_is_well_formed(token):
             raise NotFound("No application with this token.")
         message = message_create(
-            token=token, chat_number=chat_number, body=data.validated_data["body"]
+            token=token,
+            chat_number=chat_number,
+            body=data.validated_data["body"],
+            idempotency_key=idempotency_key_from(request),
         )
         return Response(MessageOutputSerializer(message).data, status=status.HTTP_201_CREATED)
 

@@ -1,6 +1,5 @@
 """Writes of messages: accepting (Redis only), persisting (the worker), editing, and rescuing."""
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +10,7 @@ from django.utils import timezone
 from applications.models import Application
 from applications.selectors import application_highest_chat_number
 from chatapi import changes
-from chatapi.errors import NotFound
+from chatapi.errors import IdempotencyKeyReused, NotFound
 from chatapi.numbering import message_number_allocate
 from chatapi.pending import (
     message_field,
@@ -22,9 +21,10 @@ from chatapi.pending import (
 from chats.models import Chat
 from chats.selectors import chat_find, chat_highest_message_number
 from chats.services import ChatRecord, chat_enqueue
+from messages_app import tasks
 from messages_app.models import Message
 from messages_app.selectors import message_pending
-from messages_app import tasks
+from search.indexing import messages_index_later
 
 logger = logging.getLogger(__name__)
 
@@ -59,31 +59,46 @@ def _journal_payload(body: str, created_at: datetime, updated_at: datetime) -> d
     return {"body": body, "created_at": created_at.isoformat(), "updated_at": updated_at.isoformat()}
 
 
-def message_create(*, token: str, chat_number: int, body: str) -> Message:
+def message_create(
+    *, token: str, chat_number: int, body: str, idempotency_key: str | None = None
+) -> Message:
     """Allocate the next message number and queue the row; touches Redis only, never SQL.
 
     The chat may have been accepted a moment ago and not be persisted yet: the allocator knows
-    it, and the persist service creates its row if the chat's own task has not run yet.
+    it, and the persist service creates its row if the chat's own task has not run yet. A retry
+    carrying an Idempotency-Key already seen gets the first call's message back; the same key
+    with another body is a client bug, answered 422 rather than silently ignored.
     """
     now = timezone.now()
-    number = message_number_allocate(
+    allocation = message_number_allocate(
         token=token,
         chat_number=chat_number,
-        payload=json.dumps(_journal_payload(body, now, now)),
+        payload=_journal_payload(body, now, now),
         highest_chat_number=application_highest_chat_number,
         highest_message_number=chat_highest_message_number,
+        idempotency=idempotency_key,
     )
-    message_enqueue(
-        MessageRecord(
-            token=token,
-            chat_number=chat_number,
-            number=number,
-            body=body,
-            created_at=now,
-            updated_at=now,
+    first = allocation.payload
+    if allocation.replayed and first["body"] != body:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used with a different body."
         )
+    record = MessageRecord(
+        token=token,
+        chat_number=chat_number,
+        number=allocation.number,
+        body=first["body"],
+        created_at=datetime.fromisoformat(first["created_at"]),
+        updated_at=datetime.fromisoformat(first["created_at"]),
     )
-    return Message(number=number, body=body, created_at=now, updated_at=now)
+    if not allocation.replayed:
+        message_enqueue(record)
+    return Message(
+        number=record.number,
+        body=record.body,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
 
 
 def message_enqueue(record: MessageRecord) -> None:
@@ -154,22 +169,31 @@ def messages_persist(*, records: list[MessageRecord]) -> None:
         )
     fields = [message_field(r.token, r.chat_number, r.number) for r in [*records, *orphans]]
     changed_applications = {app_id for app_id, _ in missing}
-    changed_chats = set(chat_ids.values())
+    index_keys = [(chat_ids[(application_ids[r.token], r.chat_number)], r.number) for r in records]
     transaction.on_commit(
-        lambda: _after_persist(fields, changed_applications, changed_chats), robust=True
+        lambda: _after_persist(fields, changed_applications, index_keys), robust=True
     )
 
 
-def _after_persist(fields: list[str], application_ids: set[int], chat_ids: set[int]) -> None:
+def _after_persist(
+    fields: list[str], application_ids: set[int], index_keys: list[tuple[int, int]]
+) -> None:
     pending_clear(fields)
-    changes.changes_mark(application_ids=application_ids, chat_ids=chat_ids)
+    changes.changes_mark(
+        application_ids=application_ids, chat_ids={chat_id for chat_id, _ in index_keys}
+    )
+    messages_index_later(keys=index_keys)
 
 
 def _body_apply(*, chat_id: int, number: int, body: str, updated_at: datetime) -> Message | None:
     """Apply an edit unless a later one already landed; the row as it now is, or None."""
-    Message.objects.filter(chat_id=chat_id, number=number, updated_at__lte=updated_at).update(
-        body=body, updated_at=updated_at
-    )
+    changed = Message.objects.filter(
+        chat_id=chat_id, number=number, updated_at__lte=updated_at
+    ).update(body=body, updated_at=updated_at)
+    if changed:
+        transaction.on_commit(
+            lambda: messages_index_later(keys=[(chat_id, number)]), robust=True
+        )
     return Message.objects.filter(chat_id=chat_id, number=number).first()
 
 

@@ -6,10 +6,13 @@ from celery import shared_task
 from django.conf import settings
 
 from chatapi.celery import PERSIST_TASK_OPTIONS
+from chatapi.pending import message_field
 from messages_app import services
 
 
-@shared_task(**PERSIST_TASK_OPTIONS)
+@shared_task(
+    **PERSIST_TASK_OPTIONS, journal_field=staticmethod(lambda args: message_field(*args[:3]))
+)
 def message_persist_task(
     token: str, chat_number: int, number: int, body: str, created_at: str, updated_at: str
 ) -> None:
@@ -38,6 +41,6 @@ def message_edit_task(token: str, chat_number: int, number: int, body: str, upda
     )
 
 
-@shared_task(**PERSIST_TASK_OPTIONS)
+@shared_task
 def pending_rescue_task() -> int:
     return services.pending_rescue(older_than_seconds=settings.PENDING_RESCUE_AFTER_SECONDS)

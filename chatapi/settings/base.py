@@ -161,8 +161,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 COUNTS_REFRESH_SECONDS = env.int("COUNTS_REFRESH_SECONDS", default=60)
 COUNTS_FULL_SWEEP_SECONDS = env.int("COUNTS_FULL_SWEEP_SECONDS", default=3600)
 # How old an accepted-but-unpersisted chat or message must be before beat queues it again.
-PENDING_RESCUE_AFTER_SECONDS = env.int("PENDING_RESCUE_AFTER_SECONDS", default=30)
-PENDING_RESCUE_EVERY_SECONDS = env.int("PENDING_RESCUE_EVERY_SECONDS", default=15)
+# Long enough that a task merely waiting in a busy queue is not queued twice for nothing; an
+# entry is queued again at most once per this interval, at most 1000 per run.
+PENDING_RESCUE_AFTER_SECONDS = env.int("PENDING_RESCUE_AFTER_SECONDS", default=120)
+PENDING_RESCUE_EVERY_SECONDS = env.int("PENDING_RESCUE_EVERY_SECONDS", default=30)
 
 CELERY_BEAT_SCHEDULE = {
     "counts-refresh-changed": {
@@ -184,6 +186,9 @@ MESSAGE_BODY_MAX_LENGTH = env.int("MESSAGE_BODY_MAX_LENGTH", default=10_000)
 APPLICATION_NAME_MAX_LENGTH = 255
 # A request body over 1 MiB is answered 413 (see chatapi.middleware).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
+# Requests per application token on the create endpoints, e.g. "600/minute"; unset: no limit.
+THROTTLE_CREATE_RATE = env("THROTTLE_CREATE_RATE", default="") or None
 
 # Search: Elasticsearch when ELASTICSEARCH_URL is set, the SQL database otherwise.
 ELASTICSEARCH_URL = env("ELASTICSEARCH_URL", default="")

@@ -1,6 +1,6 @@
 """The embedded run: a developer's machine, ``scripts/run.sh``."""
 
-from chatapi.settings.base import *  # noqa: F403
+from chatapi.settings.base import *
 from chatapi.settings.base import env
 
 DEBUG = env.bool("DEBUG", default=True)

@@ -3,7 +3,7 @@
 https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
 """
 
-from chatapi.settings.base import *  # noqa: F403
+from chatapi.settings.base import *
 from chatapi.settings.base import env
 
 DEBUG = False

@@ -8,11 +8,11 @@ import os
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("REDIS_KEY_PREFIX", "chatapi-test")
 
-from chatapi.settings.base import *  # noqa: E402, F403
-from chatapi.settings.base import BASE_DIR, DATABASES  # noqa: E402
+from chatapi.settings.base import *
+from chatapi.settings.base import BASE_DIR, DATABASES
 
 DEBUG = False
-SECRET_KEY = "test-only-secret-key-not-for-production"  # noqa: S105
+SECRET_KEY = "test-only-secret-key-not-for-production"
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {

@@ -1,0 +1,26 @@
+"""The ``Idempotency-Key`` request header of the create endpoints.
+
+The key itself is recorded by the allocator's Lua script (chatapi.numbering), atomically with
+the number it answers, so concurrent retries with one key all get the first call's answer.
+"""
+
+import re
+
+from rest_framework.request import Request
+
+from chatapi.errors import ApiError
+
+HEADER = "Idempotency-Key"
+_VALID = re.compile(r"[\x20-\x7e]{1,255}")
+
+
+def idempotency_key_from(request: Request) -> str | None:
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    if not _VALID.fullmatch(key):
+        raise ApiError(
+            f"Invalid {HEADER} header.",
+            fields={HEADER: ["Must be 1 to 255 printable ASCII characters."]},
+        )
+    return key
