@@ -190,8 +190,43 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 # Requests per application token on the create endpoints, e.g. "600/minute"; unset: no limit.
 THROTTLE_CREATE_RATE = env("THROTTLE_CREATE_RATE", default="") or None
 
-# Search: Elasticsearch when ELASTICSEARCH_URL is set, the SQL database otherwise.
+# --- Search ------------------------------------------------------------------------------------
+# Elasticsearch when ELASTICSEARCH_URL is set, the SQL database otherwise (docs/search.md).
+# https://django-elasticsearch-dsl.readthedocs.io/en/latest/settings.html
 ELASTICSEARCH_URL = env("ELASTICSEARCH_URL", default="")
+# The index (or alias) holding one document per message. Replicas: 0 suits the single-node
+# docker-compose cluster (a replica would have nowhere to go); use 1 or more on a real cluster.
+ELASTICSEARCH_INDEX = env("ELASTICSEARCH_INDEX", default="chatapi-messages")
+ELASTICSEARCH_INDEX_REPLICAS = env.int("ELASTICSEARCH_INDEX_REPLICAS", default=0)
+# Seconds a search may wait for Elasticsearch before the endpoint answers 503; bulk indexing by
+# the worker and the reindex command allow themselves longer (search.indexing).
+ELASTICSEARCH_TIMEOUT = env.float("ELASTICSEARCH_TIMEOUT", default=5.0)
+# The client registry of elasticsearch.dsl, configured by django_elasticsearch_dsl at start-up.
+# Clients are created lazily, so start-up makes no network call even when the cluster is down;
+# with no URL no connection is configured at all (and `search_index` says so if it is run).
+ELASTICSEARCH_DSL = (
+    {
+        "default": {
+            "hosts": [ELASTICSEARCH_URL],
+            "request_timeout": ELASTICSEARCH_TIMEOUT,
+            # One quick retry on another node; the indexing tasks retry with backoff themselves.
+            "max_retries": 1,
+            "retry_on_timeout": False,
+        }
+    }
+    if ELASTICSEARCH_URL
+    else {}
+)
+# Indexing is explicit (search.indexing, called by the write services after commit) because
+# bulk_create fires no signals; BaseSignalProcessor connects no receiver at all, so no model
+# save anywhere pays for an autosync that is off.
+ELASTICSEARCH_DSL_AUTOSYNC = False
+ELASTICSEARCH_DSL_AUTO_REFRESH = False
+ELASTICSEARCH_DSL_SIGNAL_PROCESSOR = "django_elasticsearch_dsl.signals.BaseSignalProcessor"
+INSTALLED_APPS.append("django_elasticsearch_dsl")
+# A longer query is a 400: it bounds the number of clauses sent to Elasticsearch.
+SEARCH_QUERY_MAX_LENGTH = env.int("SEARCH_QUERY_MAX_LENGTH", default=1000)
+# --- end of Search -------------------------------------------------------------------------------
 
 # Django REST framework
 # https://www.django-rest-framework.org/api-guide/settings/
@@ -202,7 +237,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["chatapi.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "chatapi.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }

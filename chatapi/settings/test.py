@@ -4,12 +4,13 @@ Tests use their own Redis database and key prefix so that they never touch a dev
 """
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("REDIS_KEY_PREFIX", "chatapi-test")
 
 from chatapi.settings.base import *
-from chatapi.settings.base import BASE_DIR, DATABASES
+from chatapi.settings.base import DATABASES
 
 DEBUG = False
 SECRET_KEY = "test-only-secret-key-not-for-production"
@@ -20,8 +21,13 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# Nothing is collected outside production; WhiteNoise serves straight from the apps.
+STATIC_ROOT = None
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not the in-memory default: the Celery worker of the end-to-end tests is another
-    # process and must see the same database.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test.sqlite3")}
+    # process and must see the same database. Named after the configured file, next to it, so
+    # that runs with different DATABASE_URLs (two developers, two CI jobs) never share, and
+    # destroy, one test database.
+    _configured = Path(DATABASES["default"]["NAME"])
+    DATABASES["default"]["TEST"] = {"NAME": str(_configured.with_name(f".test-{_configured.name}"))}
