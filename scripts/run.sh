@@ -14,12 +14,10 @@
 # WORKER_CONCURRENCY (2), DJANGO_SETTINGS_MODULE (chatapi.settings.local), PYTHON (python3),
 # STOP_TIMEOUT (seconds to wait for a graceful stop before SIGKILL, 30).
 set -euo pipefail
+# PYTHON, VENV, log, die and the steps shared with scripts/test.sh: packages, .venv, Redis.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-
-PYTHON=${PYTHON:-python3}
-VENV=.venv
-APT_PACKAGES=(pkg-config default-libmysqlclient-dev build-essential)
 
 export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-chatapi.settings.local}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
@@ -29,125 +27,7 @@ HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 STOP_TIMEOUT=${STOP_TIMEOUT:-30}
 
-log() { printf '==> %s\n' "$*"; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
-
-# --- system packages --------------------------------------------------------------------------
-
-# mysqlclient has no Linux wheel: pip compiles it, which needs a C compiler, pkg-config, the
-# MySQL/MariaDB client headers and Python's own headers. Only needed when pip is about to run.
-ensure_build_packages() {
-  local missing=()
-  if ! pkg-config --exists mysqlclient 2>/dev/null; then
-    missing+=("${APT_PACKAGES[@]}")
-  fi
-  # Debian's own python3 lacks venv support and headers unless python3-venv / python3-dev are in.
-  if [[ ! -x $VENV/bin/python ]] && ! "$PYTHON" -c 'import ensurepip' 2>/dev/null; then
-    missing+=(python3-venv)
-  fi
-  if ! "$PYTHON" -c 'import os, sys, sysconfig
-sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
-    2>/dev/null; then
-    missing+=(python3-dev)
-  fi
-  ((${#missing[@]})) || return 0
-
-  if ! command -v apt-get >/dev/null; then
-    log "not a Debian-like system: install by hand the equivalent of: ${missing[*]}"
-    return 0
-  fi
-  if [[ $(id -u) -ne 0 ]]; then
-    printf 'These system packages are needed first:\n\n  sudo apt-get update && sudo apt-get install -y %s\n\nthen run %s again.\n' \
-      "${missing[*]}" "$0" >&2
-    exit 1
-  fi
-  log "apt-get install ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" </dev/null
-}
-
-# --- Python environment -----------------------------------------------------------------------
-
-# Installs a requirements file into .venv unless the stamp says this exact file is already in.
-ensure_requirements() {
-  local requirements=$1 stamp=$VENV/.requirements.sha sum
-  sum=$(sha256sum "$requirements" | cut -d' ' -f1)
-  if [[ -x $VENV/bin/python && -f $stamp && $(<"$stamp") == "$sum" ]]; then
-    log "$requirements already installed in $VENV"
-    return 0
-  fi
-  ensure_build_packages
-  if [[ ! -x $VENV/bin/python ]]; then
-    "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null ||
-      die "Python 3.11 or newer is needed; set PYTHON=/path/to/python3.11"
-    log "creating $VENV with $("$PYTHON" --version)"
-    "$PYTHON" -m venv "$VENV"
-  fi
-  log "pip install -r $requirements"
-  "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet -r "$requirements"
-  echo "$sum" >"$stamp"
-}
-
-# --- Redis ------------------------------------------------------------------------------------
-
-# Prints "host port" of a redis:// URL.
-redis_address() {
-  "$VENV/bin/python" - "$1" <<'PY'
-import sys
-from urllib.parse import urlsplit
-
-url = urlsplit(sys.argv[1])
-print(url.hostname or "127.0.0.1", url.port or 6379)
-PY
-}
-
-# True when something at host:port answers a Redis PING (an error reply such as NOAUTH counts:
-# a Redis is there).
-redis_answers() {
-  "$VENV/bin/python" - "$1" "$2" <<'PY'
-import socket
-import sys
-
-try:
-    with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1) as conn:
-        conn.sendall(b"PING\r\n")
-        reply = conn.recv(64)
-except OSError:
-    sys.exit(1)
-sys.exit(0 if reply[:1] in (b"+", b"-") else 1)
-PY
-}
-
-ensure_redis() {
-  local host port
-  read -r host port < <(redis_address "$REDIS_URL")
-  if redis_answers "$host" "$port"; then
-    log "Redis answers at $host:$port"
-    return 0
-  fi
-  case $host in
-    127.0.0.1 | localhost | ::1) ;;
-    *) die "Redis does not answer at $host:$port (REDIS_URL); start it or point REDIS_URL elsewhere" ;;
-  esac
-  if ! command -v redis-server >/dev/null; then
-    printf 'error: Redis does not answer at %s:%s and redis-server is not installed.\n' "$host" "$port" >&2
-    printf 'Install it (Debian/Ubuntu: sudo apt-get install -y redis-server; macOS: brew install redis),\n' >&2
-    printf 'or set REDIS_URL to a Redis that runs elsewhere, then run %s again.\n' "$0" >&2
-    exit 1
-  fi
-  log "starting redis-server on 127.0.0.1:$port (log: var/redis.log, keeps nothing on disk)"
-  STARTED_REDIS=1
-  # Absolute paths: redis-server changes into --dir before it opens the log and pid files.
-  redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
-    --dir "$PWD/var" --logfile "$PWD/var/redis.log" --pidfile "$PWD/var/redis.pid"
-  local _
-  for _ in {1..50}; do
-    redis_answers "$host" "$port" && return 0
-    sleep 0.2
-  done
-  tail -n 20 var/redis.log >&2 || true
-  die "redis-server did not start; see var/redis.log"
-}
+# --- the web port -----------------------------------------------------------------------------
 
 # True when something accepts TCP connections at host:port.
 port_open() {
@@ -164,7 +44,6 @@ PY
 
 # --- the three processes ----------------------------------------------------------------------
 
-STARTED_REDIS=0
 FORCE_STOP=0
 declare -A PIDS=()   # name -> pid; each process leads its own process group (setsid)
 NAMES=()
@@ -219,9 +98,9 @@ shutdown() {
 
 main() {
   mkdir -p var
-  ensure_requirements requirements.txt
+  ensure_requirements requirements.txt "$VENV/.requirements.sha"
   export PATH="$PWD/$VENV/bin:$PATH"
-  ensure_redis
+  ensure_redis "$REDIS_URL"
 
   log "python manage.py migrate"
   python manage.py migrate --noinput
