@@ -1,5 +1,23 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.core.signals import setting_changed
+from django.db.backends.signals import connection_created
 
 
 class SearchConfig(AppConfig):
     name = "search"
+
+    def ready(self) -> None:
+        from search.backends.sql import sqlite_functions_register
+
+        connection_created.connect(sqlite_functions_register, dispatch_uid="search-sqlite-fold")
+        setting_changed.connect(_elasticsearch_reconfigure, dispatch_uid="search-es-settings")
+
+
+def _elasticsearch_reconfigure(*, setting: str, value: Any, **kwargs: Any) -> None:
+    """Point the client registry at the new ELASTICSEARCH_DSL when a test overrides it."""
+    if setting == "ELASTICSEARCH_DSL":
+        from elasticsearch.dsl.connections import connections
+
+        connections.configure(**(value or {}))

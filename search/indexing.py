@@ -1,16 +1,119 @@
-"""Keeping the search index in step with the messages table.
+"""Keeping the Elasticsearch index in step with the messages table.
 
-The write services call ``messages_index_later`` after their transaction commits, naming the
-messages by (chat id, number) because ``bulk_create(ignore_conflicts=True)`` returns no ids
-on MySQL. With the SQL backend the table is the index and nothing needs doing.
+The write services call ``messages_index_later`` once their transaction has committed, naming
+the messages by (chat id, number) because ``bulk_create(ignore_conflicts=True)`` returns no ids
+on MySQL; rows written together are indexed together, in one task and one bulk request. The
+task reads the rows as they are when it runs, so a late task indexes the latest text, and each
+write carries ``updated_at`` as an external version, so an older snapshot never overwrites a
+newer one. No write asks for ``refresh``: a document is searchable after the index's next
+refresh (1 second by default). With the SQL backend the table is the index and nothing is done.
 """
 
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
 from django.conf import settings
+from django.db.models import Q, QuerySet
+
+from messages_app.models import Message
+
+logger = logging.getLogger(__name__)
+
+# Keys per indexing task, and so per bulk request from the task.
+INDEX_TASK_BATCH = 500
+BULK_TIMEOUT_SECONDS = 60.0
 
 
-def messages_index_later(*, keys: list[tuple[int, int]]) -> None:
+def messages_index_later(*, keys: Sequence[tuple[int, int]]) -> None:
+    """Queue the indexing of these messages; never raises, so the write it follows stands."""
     if not keys or not settings.ELASTICSEARCH_URL:
         return
     from search.tasks import messages_index_task
 
-    messages_index_task.delay([list(key) for key in keys])
+    for start in range(0, len(keys), INDEX_TASK_BATCH):
+        batch = [[chat_id, number] for chat_id, number in keys[start : start + INDEX_TASK_BATCH]]
+        try:
+            messages_index_task.delay(batch)
+        except Exception:
+            # The rows are safe in the database; `manage.py search_reindex` restores the index.
+            logger.exception("could not queue the indexing of %d messages", len(batch))
+
+
+def messages_for_index() -> QuerySet[Message]:
+    return Message.objects.select_related("chat__application")
+
+
+def messages_index(*, keys: Iterable[Sequence[int]]) -> int:
+    """Index the messages named by (chat id, number), as they are now; how many were sent."""
+    numbers_by_chat: dict[int, set[int]] = defaultdict(set)
+    for chat_id, number in keys:
+        numbers_by_chat[chat_id].add(number)
+    if not numbers_by_chat:
+        return 0
+    condition = Q()
+    for chat_id, numbers in numbers_by_chat.items():
+        condition |= Q(chat_id=chat_id, number__in=sorted(numbers))
+    messages = list(messages_for_index().filter(condition))
+    messages_bulk_index(messages)
+    return len(messages)
+
+
+def messages_bulk_index(messages: Sequence[Message]) -> None:
+    """Send ``messages`` (with their chat and application loaded) in one bulk request.
+
+    Raises ``BulkIndexError`` when Elasticsearch refuses a document, and a transport error when
+    it cannot be reached: the task retries the whole batch, which is idempotent.
+    """
+    if not messages:
+        return
+    from elasticsearch.helpers import bulk
+
+    from search.backends.elasticsearch import es_client
+    from search.documents import MessageDocument
+
+    index_ensure()
+    bulk(
+        es_client().options(request_timeout=BULK_TIMEOUT_SECONDS),
+        MessageDocument().get_actions(messages, "index"),
+        chunk_size=INDEX_TASK_BATCH,
+        # 409: the index already holds this message at the same or a newer version. That is
+        # the versioning at work (a stale task, a second reindex), not a failure.
+        ignore_status=(409,),
+    )
+
+
+def index_ensure() -> None:
+    """Create the index with its mapping if it does not exist.
+
+    Without this, the first bulk request to a missing index would create it with mappings
+    guessed from the documents, and search would silently stop matching inside words.
+    """
+    from elasticsearch import BadRequestError
+
+    from search.documents import MessageDocument
+
+    index = MessageDocument._index
+    if index.exists():
+        return
+    try:
+        index.create()
+    except BadRequestError as exc:  # created by another worker in between
+        if exc.error != "resource_already_exists_exception":
+            raise
+    logger.info("created search index %s", index._name)
+
+
+def index_recreate() -> None:
+    """Delete the index (or the indices behind the alias of that name) and create it afresh."""
+    from search.backends.elasticsearch import es_client
+    from search.documents import MessageDocument
+
+    index = MessageDocument._index
+    client = es_client()
+    if client.indices.exists_alias(name=index._name):
+        for concrete in client.indices.get_alias(name=index._name):
+            client.indices.delete(index=concrete)
+    else:
+        client.indices.delete(index=index._name, ignore_unavailable=True)
+    index.create()

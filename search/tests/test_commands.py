@@ -1,0 +1,117 @@
+"""The reindex commands: the project's search_reindex, and django-elasticsearch-dsl's search_index.
+
+NOT integration tests: Elasticsearch is a local recording server here
+(search/tests/fake_elasticsearch.py); these tests pin the requests the commands make.
+"""
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from search.tests.fake_elasticsearch import Reply, error_reply
+
+pytestmark = pytest.mark.django_db
+
+INDEX = "chatapi-messages"
+
+
+def _bulk_ids(fake_es) -> list[list[str]]:
+    return [
+        [line["index"]["_id"] for line in request.ndjson()[0::2]]
+        for request in fake_es.sent(path="/_bulk")
+    ]
+
+
+def test_reindex_needs_elasticsearch(settings) -> None:
+    settings.ELASTICSEARCH_URL = ""
+
+    with pytest.raises(CommandError, match="ELASTICSEARCH_URL is not set"):
+        call_command("search_reindex")
+
+
+def test_reindex_creates_the_index_and_indexes_in_batches(fake_es, chat_factory, capsys) -> None:
+    """Not an integration test: a missing index is created, then one bulk request per batch."""
+    chat = chat_factory(["a", "b", "c", "d", "e"])
+    key = f"{chat.application.token}-{chat.number}"
+    fake_es.replies[("HEAD", f"/{INDEX}")] = error_reply(404, "index_not_found_exception")
+    out = StringIO()
+
+    call_command("search_reindex", "--batch-size", "2", stdout=out)
+
+    assert [(r.method, r.path) for r in fake_es.requests[:2]] == [
+        ("HEAD", f"/{INDEX}"),
+        ("PUT", f"/{INDEX}"),
+    ]
+    assert _bulk_ids(fake_es) == [[f"{key}-1", f"{key}-2"], [f"{key}-3", f"{key}-4"], [f"{key}-5"]]
+    assert out.getvalue() == f"Indexed 5 messages into {INDEX}.\n"
+    assert "5/5" in capsys.readouterr().err  # the progress bar
+
+
+def test_reindex_can_run_again(fake_es, chat_factory) -> None:
+    """Not an integration test: a second run sends the same documents, ids and versions."""
+    chat_factory(["a", "b"])
+    call_command("search_reindex", "--no-progress", stdout=StringIO())
+    first = [r.ndjson() for r in fake_es.sent(path="/_bulk")]
+    fake_es.requests.clear()
+
+    call_command("search_reindex", "--no-progress", stdout=StringIO())
+
+    assert [r.ndjson() for r in fake_es.sent(path="/_bulk")] == first
+    assert fake_es.sent("PUT", f"/{INDEX}") == []  # the index exists: not created again
+
+
+def test_reindex_recreate_replaces_the_index(fake_es, chat_factory) -> None:
+    """Not an integration test: delete, create with the current mapping, then index."""
+    chat_factory(["a"])
+    fake_es.replies[("HEAD", f"/_alias/{INDEX}")] = Reply(404)
+
+    call_command("search_reindex", "--recreate", "--no-progress", stdout=StringIO())
+
+    assert [(r.method, r.path) for r in fake_es.requests] == [
+        ("HEAD", f"/_alias/{INDEX}"),
+        ("DELETE", f"/{INDEX}"),
+        ("PUT", f"/{INDEX}"),
+        ("HEAD", f"/{INDEX}"),
+        ("PUT", "/_bulk"),
+    ]
+
+
+def test_reindex_recreate_behind_an_alias_deletes_the_indices_it_names(
+    fake_es, chat_factory
+) -> None:
+    """Not an integration test: after `search_index --rebuild --use-alias`, the name is an alias."""
+    chat_factory(["a"])
+    fake_es.reply("GET", f"/_alias/{INDEX}", body={f"{INDEX}-2026": {"aliases": {INDEX: {}}}})
+
+    call_command("search_reindex", "--recreate", "--no-progress", stdout=StringIO())
+
+    assert [(r.method, r.path) for r in fake_es.requests[:4]] == [
+        ("HEAD", f"/_alias/{INDEX}"),
+        ("GET", f"/_alias/{INDEX}"),
+        ("DELETE", f"/{INDEX}-2026"),
+        ("PUT", f"/{INDEX}"),
+    ]
+
+
+def test_the_packages_search_index_rebuild_uses_our_document(fake_es, chat_factory) -> None:
+    """Not an integration test: django-elasticsearch-dsl's command sends our mapping and actions."""
+    chat = chat_factory(["Hello", "World"])
+    key = f"{chat.application.token}-{chat.number}"
+
+    call_command("search_index", "--rebuild", "-f", stdout=StringIO())
+
+    assert [(r.method, r.path) for r in fake_es.requests] == [
+        ("GET", "/_alias"),
+        ("DELETE", f"/{INDEX}"),
+        ("PUT", f"/{INDEX}"),
+        ("PUT", "/_bulk"),
+    ]
+    assert fake_es.requests[2].json()["mappings"]["properties"]["body_folded"] == {
+        "type": "wildcard"
+    }
+    actions = fake_es.requests[3].ndjson()
+    assert [a["index"]["_id"] for a in actions[0::2]] == [f"{key}-1", f"{key}-2"]
+    assert {a["index"]["routing"] for a in actions[0::2]} == {key}
+    assert [s["body_folded"] for s in actions[1::2]] == ["hello", "world"]
+    assert "refresh" not in fake_es.requests[3].params
