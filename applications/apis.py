@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 from applications.selectors import application_get, application_list
 from applications.services import application_create, application_update
 from chatapi.pagination import CreatedAtCursorPagination
-from chatapi.schema import CURSOR, LIMIT, error_responses
+from chatapi.schema import CURSOR, LIMIT, error_responses, page_of
 from chatapi.serializer_fields import StrictTextField
 
 
@@ -32,11 +32,17 @@ class ApplicationListCreateApi(APIView):
         data = ApplicationInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         application = application_create(name=data.validated_data["name"])
-        return Response(ApplicationOutputSerializer(application).data, status=status.HTTP_201_CREATED)
+        return Response(
+            ApplicationOutputSerializer(application).data, status=status.HTTP_201_CREATED
+        )
 
     @extend_schema(
+        operation_id="apps_list",
         parameters=[LIMIT, CURSOR],
-        responses={200: ApplicationOutputSerializer(many=True), **error_responses(400)},
+        responses={
+            200: page_of("ApplicationPage", ApplicationOutputSerializer),
+            **error_responses(400),
+        },
     )
     def get(self, request: Request) -> Response:
         paginator = CreatedAtCursorPagination()

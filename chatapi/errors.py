@@ -10,6 +10,7 @@ import redis
 from django import db
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from django_redis.exceptions import ConnectionInterrupted
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -103,7 +104,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    assert isinstance(exc, exceptions.APIException)
+    if not isinstance(exc, exceptions.APIException):  # DRF's handler answers nothing else
+        return response
     if isinstance(exc, exceptions.ValidationError):
         fields = _flatten_fields(exc.detail)
         names = ", ".join(sorted(fields))
@@ -117,6 +119,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
+# Exempt from CSRF: as the catch-all route under /api/ it resolves like any view, and a POST
+# to a path with a bad number would otherwise get Django's 403 HTML page instead of this 404.
+@csrf_exempt
 def not_found_view(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     """Django's handler404, for paths that match no route (including a malformed number)."""
     return JsonResponse(error_body("not_found", "No such resource."), status=404)
@@ -127,4 +132,6 @@ def server_error_view(request: HttpRequest) -> JsonResponse:
 
 
 def bad_request_view(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return JsonResponse(error_body("bad_request", "The request could not be understood."), status=400)
+    return JsonResponse(
+        error_body("bad_request", "The request could not be understood."), status=400
+    )

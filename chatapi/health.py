@@ -1,9 +1,11 @@
 """Liveness and readiness probes for load balancers and orchestrators."""
 
 from collections.abc import Callable
+from functools import wraps
 
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 
 from chatapi.errors import error_body
 from chatapi.redis_client import redis_connection
@@ -30,11 +32,29 @@ CHECKS: dict[str, Callable[[], None]] = {
 }
 
 
+def _probe(view: Callable[[HttpRequest], JsonResponse]) -> Callable[[HttpRequest], JsonResponse]:
+    """GET and HEAD only, any other method a 405 in the error envelope (not a CSRF 403)."""
+
+    @csrf_exempt
+    @wraps(view)
+    def probe(request: HttpRequest) -> JsonResponse:
+        if request.method not in ("GET", "HEAD"):
+            message = f'Method "{request.method}" not allowed.'
+            response = JsonResponse(error_body("method_not_allowed", message), status=405)
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request)
+
+    return probe
+
+
+@_probe
 def healthz(request: HttpRequest) -> JsonResponse:
     """The process is up and serving requests; says nothing of its dependencies."""
     return JsonResponse({"status": "ok"})
 
 
+@_probe
 def readyz(request: HttpRequest) -> JsonResponse:
     """Every dependency answers; otherwise 503 naming the ones that do not."""
     down = []

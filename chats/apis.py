@@ -47,6 +47,7 @@ class ChatListCreateApi(APIView):
         return Response(ChatOutputSerializer(chat).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
+        operation_id="chats_list",
         parameters=[LIMIT, AFTER, BEFORE],
         responses={200: page_of("ChatPage", ChatOutputSerializer), **error_responses(400, 404)},
     )

@@ -27,9 +27,16 @@ def chat_pending(*, application: Application, number: int) -> Chat | None:
 
 
 def chat_get(*, application: Application, number: int) -> Chat:
-    """A chat by number; one accepted a moment ago is served from the journal."""
-    chat = chat_find(application=application, number=number) or chat_pending(
-        application=application, number=number
+    """A chat by number; one accepted a moment ago is served from the journal.
+
+    The worker clears a journal entry only after its row is committed, so a chat missing from
+    the first SQL look and then from the journal was persisted in between: SQL is asked once
+    more before the answer is 404 (without it, a read racing the worker 404s a chat that exists).
+    """
+    chat = (
+        chat_find(application=application, number=number)
+        or chat_pending(application=application, number=number)
+        or chat_find(application=application, number=number)
     )
     if chat is None:
         raise NotFound(f"No chat {number} in this application.")

@@ -61,6 +61,7 @@ class MessageListCreateApi(APIView):
         return Response(MessageOutputSerializer(message).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
+        operation_id="messages_list",
         parameters=[LIMIT, AFTER, BEFORE],
         responses={
             200: page_of("MessagePage", MessageOutputSerializer),
@@ -110,10 +111,15 @@ class MessageDetailApi(APIView):
         data.is_valid(raise_exception=True)
         if "body" not in data.validated_data:  # PATCH {} changes nothing
             return self.get(request, token, chat_number, number)
-        message = message_update(
-            application=application,
-            chat_number=chat_number,
-            number=number,
-            body=data.validated_data["body"],
-        )
+        try:
+            message = message_update(
+                application=application,
+                chat_number=chat_number,
+                number=number,
+                body=data.validated_data["body"],
+            )
+        except NotFound:
+            # Say which is unknown, the chat or the message, as GET does; only errors pay for it.
+            chat_get(application=application, number=chat_number)
+            raise
         return Response(MessageOutputSerializer(message).data)

@@ -6,7 +6,7 @@ from applications.models import Application
 from chatapi.errors import NotFound
 from chatapi.pending import message_field, pending_get
 from chats.models import Chat
-from chats.selectors import chat_pending
+from chats.selectors import chat_find, chat_pending
 from messages_app.models import Message
 
 
@@ -26,16 +26,32 @@ def message_pending(*, application: Application, chat_number: int, number: int) 
     if payload is None:
         return None
     created_at = datetime.fromisoformat(payload["created_at"])
-    return Message(number=number, body=payload["body"], created_at=created_at, updated_at=created_at)
+    # An edit made before the row landed rewrote the entry's body and updated_at (see
+    # messages_app.services.message_update); show both, as the row will once it is persisted.
+    updated_at = datetime.fromisoformat(payload.get("updated_at", payload["created_at"]))
+    return Message(
+        number=number, body=payload["body"], created_at=created_at, updated_at=updated_at
+    )
 
 
-def message_get(*, application: Application, chat: Chat | None, chat_number: int, number: int) -> Message:
+def message_get(
+    *, application: Application, chat: Chat | None, chat_number: int, number: int
+) -> Message:
     """A message by number; one accepted a moment ago is served from the journal."""
     message = None if chat is None else message_find(chat=chat, number=number)
     if message is None:
         message = message_pending(application=application, chat_number=chat_number, number=number)
+    if message is None:
+        # The worker clears the journal entry only after the row is committed: a message in
+        # neither place was persisted between the two looks (as its chat may have been).
+        chat = chat or chat_find(application=application, number=chat_number)
+        message = None if chat is None else message_find(chat=chat, number=number)
     if message is not None:
         return message
-    if chat is None and chat_pending(application=application, number=chat_number) is None:
+    if (
+        chat is None
+        and chat_pending(application=application, number=chat_number) is None
+        and chat_find(application=application, number=chat_number) is None
+    ):
         raise NotFound(f"No chat {chat_number} in this application.")
     raise NotFound(f"No message {number} in chat {chat_number}.")

@@ -252,6 +252,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Chat and message numbers in paths (chatapi.converters): positive 64-bit integers. Without
+    # this they are documented as strings, and clients (and fuzzers) generate them as such.
+    "PATH_CONVERTER_OVERRIDES": {
+        "number": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
+    },
 }
 
 # Internationalization
