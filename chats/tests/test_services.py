@@ -1,0 +1,183 @@
+"""chats.services on the real database and Redis: accepting a chat and persisting it.
+
+The Celery broker is the real Redis too; no worker runs here, so a queued task stays in the
+queue, where the tests count it (``tests.broker_queue_length``). Task bodies run eagerly only
+where the body is what is tested.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from applications.models import Application
+from applications.tests.factories import ApplicationFactory
+from chatapi import changes
+from chatapi.numbering import application_register
+from chatapi.pending import chat_field, pending_count, pending_get
+from chats import selectors
+from chats.models import Chat
+from chats.selectors import chat_get
+from chats.services import ChatRecord, chat_create, chats_persist
+from chats.tasks import chat_persist_task
+from messages_app.services import MessageRecord, messages_persist
+from tests import broker_queue_length
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def application() -> Application:
+    application = ApplicationFactory()
+    application_register(token=application.token)
+    return application
+
+
+def test_chat_create_touches_redis_only(application, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        chats = [chat_create(token=application.token) for _ in range(3)]
+
+    assert [chat.number for chat in chats] == [1, 2, 3]
+    assert all(chat.pk is None and chat.messages_count == 0 for chat in chats)
+    assert not Chat.objects.exists()
+    # Each is in the journal with its own time, and its persist task is in the queue.
+    assert pending_get(chat_field(application.token, 2)) == {
+        "created_at": chats[1].created_at.isoformat()
+    }
+    assert pending_count() == 3
+    assert broker_queue_length() == 3
+
+
+def test_chat_create_with_a_seen_idempotency_key_creates_nothing(application):
+    first = chat_create(token=application.token, idempotency_key="k-1")
+    again = chat_create(token=application.token, idempotency_key="k-1")
+
+    assert (again.number, again.created_at) == (first.number, first.created_at)
+    assert pending_count() == 1
+    assert broker_queue_length() == 1
+
+
+def test_chats_persist_is_idempotent(application, django_capture_on_commit_callbacks):
+    at = timezone.now() - timedelta(seconds=5)
+    record = ChatRecord(token=application.token, number=1, created_at=at)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        chats_persist(records=[record])
+    with django_capture_on_commit_callbacks(execute=True):
+        chats_persist(records=[record])
+
+    chat = Chat.objects.get()
+    assert (chat.application_id, chat.number, chat.created_at, chat.updated_at) == (
+        application.pk,
+        1,
+        at,
+        at,
+    )
+
+
+def test_journal_entry_is_cleared_only_after_commit(
+    application, django_capture_on_commit_callbacks
+):
+    chat = chat_create(token=application.token)
+    record = ChatRecord(token=application.token, number=chat.number, created_at=chat.created_at)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        chats_persist(records=[record])
+        # The row is written but not committed: the journal must still hold it.
+        assert pending_get(chat_field(application.token, chat.number)) is not None
+
+    assert pending_count() == 1
+    for callback in callbacks:
+        callback()
+    assert pending_count() == 0
+    assert changes.changes_take(kind=changes.APPLICATIONS, limit=10) == [application.pk]
+
+
+def test_chat_task_fixes_the_time_of_a_row_a_message_created_first(
+    application, django_capture_on_commit_callbacks
+):
+    chat_at = timezone.now() - timedelta(seconds=10)
+    message_at = chat_at + timedelta(seconds=3)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        messages_persist(
+            records=[
+                MessageRecord(
+                    token=application.token,
+                    chat_number=1,
+                    number=1,
+                    body="first",
+                    created_at=message_at,
+                    updated_at=message_at,
+                )
+            ]
+        )
+    assert Chat.objects.get().created_at == message_at
+
+    with django_capture_on_commit_callbacks(execute=True):
+        chats_persist(records=[ChatRecord(token=application.token, number=1, created_at=chat_at)])
+    chat = Chat.objects.get()
+    assert (chat.number, chat.created_at, chat.updated_at) == (1, chat_at, chat_at)
+
+    # A later time (a duplicate delivery of something else) never moves it forward again.
+    with django_capture_on_commit_callbacks(execute=True):
+        chats_persist(
+            records=[ChatRecord(token=application.token, number=1, created_at=message_at)]
+        )
+    assert Chat.objects.get().created_at == chat_at
+
+
+def test_chats_of_a_deleted_application_are_dropped_and_leave_the_journal(
+    application, django_capture_on_commit_callbacks
+):
+    chat = chat_create(token=application.token)
+    application.delete()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        chats_persist(
+            records=[
+                ChatRecord(token=application.token, number=chat.number, created_at=chat.created_at)
+            ]
+        )
+
+    assert not Chat.objects.exists()
+    assert pending_count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chat_persist_task_body_persists_and_clears_the_journal(application):
+    """The task body, run eagerly: a real commit, so the on-commit journal clean-up runs."""
+    chat = chat_create(token=application.token)
+    args = (application.token, chat.number, chat.created_at.isoformat())
+
+    chat_persist_task.apply(args=args, throw=True)
+    chat_persist_task.apply(args=args, throw=True)  # a redelivery
+
+    assert list(Chat.objects.values_list("number", "created_at")) == [(1, chat.created_at)]
+    assert pending_count() == 0
+
+
+def test_a_chat_persisted_between_the_two_looks_is_found(
+    application, monkeypatch, django_capture_on_commit_callbacks
+):
+    """chat_get racing the worker: the row commits and the journal entry goes between its SQL
+    look and its journal look. The worker's persist is injected at exactly that point."""
+    chat = chat_create(token=application.token)
+    journal_look = selectors.chat_pending
+
+    def worker_commits_first(**kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            chats_persist(
+                records=[ChatRecord(token=application.token, number=1, created_at=chat.created_at)]
+            )
+        return journal_look(**kwargs)
+
+    monkeypatch.setattr(selectors, "chat_pending", worker_commits_first)
+
+    found = chat_get(application=application, number=1)
+
+    assert (found.pk, found.number, found.created_at) == (
+        Chat.objects.get().pk,
+        1,
+        chat.created_at,
+    )

@@ -1,0 +1,311 @@
+"""messages_app.services on the real database and Redis: accept, persist, edit, rescue.
+
+The Celery broker is the real Redis; no worker runs here. Where a test needs the queued tasks
+to run, it switches Celery to eager mode for that test only and says so.
+"""
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from applications.models import Application
+from applications.tests.factories import ApplicationFactory
+from chatapi import changes
+from chatapi.celery import app as celery_app
+from chatapi.numbering import application_register
+from chatapi.pending import message_field, pending_count, pending_get
+from chats.models import Chat
+from chats.services import ChatRecord, chat_create, chats_persist
+from chats.tests.factories import ChatFactory
+from messages_app import selectors
+from messages_app.models import Message
+from messages_app.selectors import message_get
+from messages_app.services import (
+    MessageNotPersistedYet,
+    MessageRecord,
+    message_create,
+    message_edit_apply,
+    message_update,
+    messages_persist,
+    pending_rescue,
+)
+from messages_app.tests.factories import MessageFactory
+from tests import broker_queue_length
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def application() -> Application:
+    application = ApplicationFactory()
+    application_register(token=application.token)
+    return application
+
+
+@pytest.fixture
+def eager_celery(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """Call it to run queued tasks in-process, for tests of what a task body does."""
+
+    def switch_on() -> None:
+        monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+        monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)
+
+    return switch_on
+
+
+def record(token: str, chat_number: int, number: int, body: str, at=None) -> MessageRecord:
+    at = at or timezone.now()
+    return MessageRecord(
+        token=token,
+        chat_number=chat_number,
+        number=number,
+        body=body,
+        created_at=at,
+        updated_at=at,
+    )
+
+
+def test_message_create_touches_redis_only(application, django_assert_num_queries):
+    chat = chat_create(token=application.token)
+
+    with django_assert_num_queries(0):
+        messages = [
+            message_create(token=application.token, chat_number=chat.number, body=f"m{i} 🎉")
+            for i in range(3)
+        ]
+
+    assert [(m.number, m.body) for m in messages] == [(1, "m0 🎉"), (2, "m1 🎉"), (3, "m2 🎉")]
+    assert not Message.objects.exists()
+    assert pending_get(message_field(application.token, 1, 3)) == {
+        "body": "m2 🎉",
+        "created_at": messages[2].created_at.isoformat(),
+        "updated_at": messages[2].created_at.isoformat(),
+    }
+    assert pending_count() == 4
+    assert broker_queue_length() == 4
+
+
+def test_messages_persist_is_idempotent(application, django_capture_on_commit_callbacks):
+    chat = ChatFactory(application=application, number=1)
+    records = [record(application.token, 1, n, f"body {n}") for n in (1, 2)]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        messages_persist(records=records)
+    with django_capture_on_commit_callbacks(execute=True):
+        messages_persist(records=records)
+
+    assert list(Message.objects.filter(chat=chat).values_list("number", "body")) == [
+        (1, "body 1"),
+        (2, "body 2"),
+    ]
+
+
+def test_a_redelivered_persist_does_not_undo_an_edit(
+    application, django_capture_on_commit_callbacks
+):
+    ChatFactory(application=application, number=1)
+    first = record(application.token, 1, 1, "original", at=timezone.now() - timedelta(seconds=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        messages_persist(records=[first])
+
+    message_update(application=application, chat_number=1, number=1, body="edited")
+    with django_capture_on_commit_callbacks(execute=True):
+        messages_persist(records=[first])
+
+    assert Message.objects.get().body == "edited"
+
+
+def test_a_message_whose_chat_row_is_missing_creates_it(
+    application, django_capture_on_commit_callbacks
+):
+    chat_at = timezone.now() - timedelta(seconds=10)
+    first_at, second_at = chat_at + timedelta(seconds=2), chat_at + timedelta(seconds=4)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        # Out of order on purpose: the chat's row takes the earliest message's time.
+        messages_persist(
+            records=[
+                record(application.token, 1, 2, "second", at=second_at),
+                record(application.token, 1, 1, "first", at=first_at),
+            ]
+        )
+
+    chat = Chat.objects.get()
+    assert (chat.application_id, chat.number, chat.created_at) == (application.pk, 1, first_at)
+    assert list(chat.messages.values_list("number", "body")) == [(1, "first"), (2, "second")]
+    # Both the application (a new chat) and the chat (new messages) are marked for counting.
+    assert changes.changes_take(kind=changes.APPLICATIONS, limit=10) == [application.pk]
+    assert changes.changes_take(kind=changes.CHATS, limit=10) == [chat.pk]
+
+    # Then the chat's own task arrives and puts its own, earlier, time on the row.
+    with django_capture_on_commit_callbacks(execute=True):
+        chats_persist(records=[ChatRecord(token=application.token, number=1, created_at=chat_at)])
+    chat.refresh_from_db()
+    assert (chat.created_at, chat.updated_at) == (chat_at, chat_at)
+    assert Chat.objects.count() == 1
+    assert Message.objects.filter(chat=chat).count() == 2
+
+
+def test_journal_entry_is_cleared_only_after_commit(
+    application, django_capture_on_commit_callbacks
+):
+    chat = chat_create(token=application.token)
+    message = message_create(token=application.token, chat_number=chat.number, body="hi")
+    field = message_field(application.token, chat.number, message.number)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        messages_persist(
+            records=[
+                record(application.token, chat.number, message.number, "hi", message.created_at)
+            ]
+        )
+        assert pending_get(field) is not None
+
+    assert pending_get(field) is not None
+    for callback in callbacks:
+        callback()
+    assert pending_get(field) is None
+    assert pending_count() == 1  # the chat's own entry stays until the chat task commits
+
+
+def test_messages_of_a_deleted_application_are_dropped_and_leave_the_journal(
+    application, django_capture_on_commit_callbacks
+):
+    chat = chat_create(token=application.token)
+    message = message_create(token=application.token, chat_number=chat.number, body="hi")
+    application.delete()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        messages_persist(
+            records=[
+                record(application.token, chat.number, message.number, "hi", message.created_at)
+            ]
+        )
+
+    assert not Message.objects.exists()
+    assert pending_get(message_field(application.token, chat.number, message.number)) is None
+
+
+def test_editing_a_message_not_persisted_yet(application, django_assert_max_num_queries):
+    chat = chat_create(token=application.token)
+    message = message_create(token=application.token, chat_number=chat.number, body="draft")
+    queued = broker_queue_length()
+
+    edited = message_update(
+        application=application, chat_number=chat.number, number=message.number, body="final"
+    )
+
+    assert (edited.number, edited.body, edited.created_at) == (1, "final", message.created_at)
+    assert edited.updated_at > message.created_at
+    payload = pending_get(message_field(application.token, chat.number, message.number))
+    assert payload == {
+        "body": "final",
+        "created_at": message.created_at.isoformat(),
+        "updated_at": edited.updated_at.isoformat(),
+    }
+    # An edit task is queued, for a creation that is already on its way with the old body.
+    assert broker_queue_length() == queued + 1
+    # Read back before any row exists: the edit, with its own time.
+    shown = message_get(
+        application=application, chat=None, chat_number=chat.number, number=message.number
+    )
+    assert (shown.body, shown.created_at, shown.updated_at) == (
+        "final",
+        message.created_at,
+        edited.updated_at,
+    )
+
+
+def test_message_edit_apply_waits_for_the_row_and_keeps_the_latest_edit(
+    application, django_capture_on_commit_callbacks
+):
+    chat = ChatFactory(application=application, number=1)
+    created = timezone.now() - timedelta(seconds=10)
+    later, earlier = created + timedelta(seconds=5), created + timedelta(seconds=2)
+
+    with pytest.raises(MessageNotPersistedYet):
+        message_edit_apply(
+            token=application.token, chat_number=1, number=1, body="too soon", updated_at=later
+        )
+
+    MessageFactory(chat=chat, number=1, body="original", created_at=created)
+    message_edit_apply(
+        token=application.token, chat_number=1, number=1, body="new", updated_at=later
+    )
+    # An older edit delivered late does not overwrite the newer one.
+    message_edit_apply(
+        token=application.token, chat_number=1, number=1, body="old", updated_at=earlier
+    )
+
+    assert Message.objects.values_list("body", "updated_at").get() == ("new", later)
+
+
+def test_pending_rescue_requeues_only_old_entries(application):
+    chat = chat_create(token=application.token)
+    message_create(token=application.token, chat_number=chat.number, body="one")
+    message_create(token=application.token, chat_number=chat.number, body="two")
+    celery_app.control.purge()  # the broker lost the tasks; the journal did not
+    assert broker_queue_length() == 0
+
+    assert pending_rescue(older_than_seconds=60) == 0
+    assert broker_queue_length() == 0
+
+    assert pending_rescue(older_than_seconds=0) == 3
+    assert broker_queue_length() == 3
+    # Their clock moved forward: a slow task is not queued again on the next tick.
+    assert pending_rescue(older_than_seconds=1) == 0
+    assert pending_count() == 3
+
+
+def test_pending_rescue_queues_what_persists_the_journal_as_it_is_now(
+    application, eager_celery, django_capture_on_commit_callbacks
+):
+    """The re-queued tasks run eagerly here: the test is about what they carry."""
+    chat = chat_create(token=application.token)
+    for body in ("one", "two"):
+        message_create(token=application.token, chat_number=chat.number, body=body)
+    edited = message_update(application=application, chat_number=1, number=2, body="two, edited")
+    celery_app.control.purge()
+    eager_celery()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert pending_rescue(older_than_seconds=0) == 3
+
+    persisted = Chat.objects.get()
+    assert (persisted.number, persisted.created_at) == (1, chat.created_at)
+    assert list(
+        Message.objects.filter(chat=persisted).values_list("number", "body", "updated_at")
+    ) == [
+        (1, "one", Message.objects.get(number=1).created_at),
+        (2, "two, edited", edited.updated_at),
+    ]
+    assert pending_count() == 0
+
+
+def test_a_message_persisted_between_the_two_looks_is_found(
+    application, monkeypatch, django_capture_on_commit_callbacks
+):
+    """message_get racing the worker: chat and message rows commit and their journal entries go
+    between the SQL look and the journal look. The persist is injected at exactly that point."""
+    chat = chat_create(token=application.token)
+    message = message_create(token=application.token, chat_number=chat.number, body="racy")
+    journal_look = selectors.message_pending
+
+    def worker_commits_first(**kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            chats_persist(
+                records=[ChatRecord(token=application.token, number=1, created_at=chat.created_at)]
+            )
+            messages_persist(
+                records=[record(application.token, 1, 1, "racy", at=message.created_at)]
+            )
+        return journal_look(**kwargs)
+
+    monkeypatch.setattr(selectors, "message_pending", worker_commits_first)
+
+    # chat=None: when the view looked, the chat's row did not exist either.
+    found = message_get(application=application, chat=None, chat_number=1, number=1)
+
+    assert (found.pk, found.body) == (Message.objects.get().pk, "racy")

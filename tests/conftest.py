@@ -1,0 +1,10 @@
+"""The process fixtures of ``tests`` (see tests/__init__.py), visible to every test here."""
+
+from tests import (  # noqa: F401 - fixtures are found by name
+    api_servers,
+    celery_beat,
+    celery_worker,
+    celery_workers,
+    say,
+    service_env,
+)
