@@ -12,7 +12,7 @@ import time
 import uuid
 from typing import Any
 
-from chatapi.pending import pending_data_key, pending_time_key
+from chatapi.pending import pending_attempts_key, pending_data_key, pending_time_key
 from chatapi.redis_client import redis_connection, redis_key
 
 logger = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ def dead_letter_add(
     if journal_field:
         pipe.hdel(pending_data_key(), journal_field)
         pipe.zrem(pending_time_key(), journal_field)
+        pipe.hdel(pending_attempts_key(), journal_field)
     pipe.execute()
     logger.error("task %s failed for good, dead letter %s: %s", task, letter_id, error)
     return letter_id

@@ -29,7 +29,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatapi.errors import NotFound
-from chatapi.pending import pending_data_key, pending_time_key
+from chatapi.pending import (
+    DRAIN_REQUEST_INTERVAL_MS,
+    drain_requested_key,
+    pending_data_key,
+    pending_time_key,
+)
 from chatapi.redis_client import redis_connection, redis_key, redis_unavailable_as_503
 
 # Results below zero are instructions to the caller, never numbers.
@@ -45,7 +50,8 @@ UNKNOWN_TOKEN_TTL_SECONDS = 60
 # How long an Idempotency-Key is remembered (the contract: 24 hours).
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
 
-# KEYS: application hash, unknown-token marker, journal data, journal clock, idempotency key
+# KEYS: application hash, unknown-token marker, journal data, journal clock, idempotency key,
+#       drain-requested marker
 # ARGV: application seed or '', token, payload, now, idempotency TTL or '' (no key), then the
 #       chat number and chat seed or '' for messages
 _PROLOGUE = """
@@ -67,8 +73,9 @@ redis.call('ZADD', KEYS[4], ARGV[4], entry)
 if ARGV[5] ~= '' then
   redis.call('SET', KEYS[5], n .. ' ' .. ARGV[3], 'EX', ARGV[5])
 end
-return {n, ''}
-"""
+local drain = redis.call('SET', KEYS[6], '1', 'NX', 'PX', DRAIN_MS) and 1 or 0
+return {n, '', drain}
+""".replace("DRAIN_MS", str(DRAIN_REQUEST_INTERVAL_MS))
 
 _CHAT_ALLOCATE = (
     _PROLOGUE
@@ -104,11 +111,13 @@ class Allocation:
 
     ``replayed`` is True when an earlier call with the same Idempotency-Key allocated it: the
     payload is then that call's, so the caller answers exactly what it answered then.
+    ``drain_requested`` is True when this caller should queue a drain of the journal.
     """
 
     number: int
     payload: dict[str, Any]
     replayed: bool
+    drain_requested: bool = False
 
 
 def _script(source: str) -> Any:
@@ -172,6 +181,7 @@ def _allocate(
         pending_data_key(),
         pending_time_key(),
         idempotency_key(token, resource, idempotency),
+        drain_requested_key(),
     ]
     encoded = json.dumps(payload)
     ttl = "" if idempotency is None else str(IDEMPOTENCY_TTL_SECONDS)
@@ -182,12 +192,16 @@ def _allocate(
             args: list[Any] = [app_seed, token, encoded, time.time(), ttl]
             if chat_number is not None:
                 args += [chat_number, chat_seed]
-            code, replay = script(keys=keys, args=args)
+            code, replay, *drain = script(keys=keys, args=args)
             code = int(code)
             if code > 0:
-                return Allocation(number=code, payload=payload, replayed=False)
+                return Allocation(
+                    number=code, payload=payload, replayed=False, drain_requested=drain == [1]
+                )
             if code == _REPLAY:
-                number, _, stored = (replay.decode() if isinstance(replay, bytes) else replay).partition(" ")
+                number, _, stored = (
+                    replay.decode() if isinstance(replay, bytes) else replay
+                ).partition(" ")
                 return Allocation(number=int(number), payload=json.loads(stored), replayed=True)
             if code == _NO_APPLICATION:
                 raise NotFound("No application with this token.")

@@ -1,18 +1,33 @@
-"""The journal of accepted-but-unpersisted chats and messages, kept in Redis.
+"""The journal of accepted-but-unpersisted chats and messages, kept in Redis; also their queue.
 
 Allocating a number writes the row's payload here in the same Lua script (chatapi.numbering),
-so a 201 is never answered for something the journal does not hold. The persist tasks remove
-entries after their transaction commits. Beat re-queues entries that stayed too long (a lost
-broker message, a task that failed for good), so the journal, not the broker, is what keeps
-the promise of the contract. It also lets a client read or edit a row that is not persisted yet.
+so a 201 is never answered for something the journal does not hold. It also lets a client read
+or edit a row the moment it was accepted.
+
+The journal is the persistence queue too. Its clock (a sorted set) says when each entry may be
+taken next: at first the moment it was accepted. A drain (messages_app.services.journal_drain)
+claims up to a batch of due entries in one Lua call, pushing their clock a lease into the future,
+writes them in one transaction and clears them after the commit. A drain that dies (SIGKILL,
+lost connection) simply lets its lease run out, and the next drain claims the entries again:
+the visibility-timeout pattern, with nothing held only by a broker message. Writing is
+idempotent, so an entry written twice (a lease that ran out on a slow drain) is harmless.
 """
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from chatapi.redis_client import redis_connection, redis_key
+
+logger = logging.getLogger(__name__)
+
+JOURNAL_DRAIN_TASK = "messages_app.tasks.journal_drain_task"
+# At most one drain is queued per this many milliseconds: a drain takes everything due while
+# it runs, so one per interval keeps up, and under load a new one each interval recruits the
+# idle workers. The accepting Lua script (chatapi.numbering) sets the same marker.
+DRAIN_REQUEST_INTERVAL_MS = 200
 
 
 def pending_data_key() -> str:
@@ -21,6 +36,38 @@ def pending_data_key() -> str:
 
 def pending_time_key() -> str:
     return redis_key("pending", "by_time")
+
+
+def pending_attempts_key() -> str:
+    return redis_key("pending", "attempts")
+
+
+def drain_requested_key() -> str:
+    return redis_key("drain-requested")
+
+
+def drain_queue(*, already_marked: bool = False) -> None:
+    """Queue a drain task, unless one was queued less than an interval ago.
+
+    ``already_marked``: the caller's Lua script set the marker and asks to queue the task.
+    A failure to queue is logged and forgiven: beat queues a drain every few seconds anyway.
+    """
+    client = redis_connection()
+    if not already_marked and not client.set(
+        drain_requested_key(), 1, nx=True, px=DRAIN_REQUEST_INTERVAL_MS
+    ):
+        return
+    from chatapi.celery import app
+
+    try:
+        app.send_task(JOURNAL_DRAIN_TASK)
+    except Exception:
+        logger.exception("could not queue a journal drain; beat will")
+
+
+def drain_idle() -> None:
+    """An idle drain clears the marker, so the next accepted row queues a drain at once."""
+    redis_connection().delete(drain_requested_key())
 
 
 def chat_field(token: str, number: int) -> str:
@@ -55,36 +102,74 @@ def pending_clear(fields: list[str]) -> None:
     pipe = redis_connection().pipeline(transaction=True)
     pipe.hdel(pending_data_key(), *fields)
     pipe.zrem(pending_time_key(), *fields)
+    pipe.hdel(pending_attempts_key(), *fields)
     pipe.execute()
 
 
-def pending_due(*, older_than_seconds: float, limit: int) -> list[PendingEntry]:
-    """Entries accepted more than ``older_than_seconds`` ago, oldest first.
+_CLAIM = """
+-- KEYS: journal data, journal clock, attempts; ARGV: now, lease until, limit
+local fields = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+local claimed = {}
+for _, field in ipairs(fields) do
+  local payload = redis.call('HGET', KEYS[1], field)
+  if payload then
+    redis.call('ZADD', KEYS[2], 'XX', ARGV[2], field)
+    local attempts = redis.call('HINCRBY', KEYS[3], field, 1)
+    table.insert(claimed, field)
+    table.insert(claimed, payload)
+    table.insert(claimed, attempts)
+  else
+    redis.call('ZREM', KEYS[2], field)
+  end
+end
+return claimed
+"""
 
-    Their clock is pushed forward as they are returned, so an entry whose task is merely slow
-    is queued again at most once per interval instead of on every beat tick.
-    """
+
+@dataclass(frozen=True)
+class Claim:
+    entry: PendingEntry
+    field: str
+    attempts: int  # how many times this entry has been claimed, this time included
+
+
+def pending_claim(*, limit: int, lease_seconds: float) -> list[Claim]:
+    """Take up to ``limit`` due entries, oldest first, for ``lease_seconds``."""
     client = redis_connection()
     now = time.time()
-    fields = [
-        f.decode() if isinstance(f, bytes) else f
-        for f in client.zrangebyscore(
-            pending_time_key(), "-inf", now - older_than_seconds, start=0, num=limit
-        )
-    ]
+    raw = client.register_script(_CLAIM)(
+        keys=[pending_data_key(), pending_time_key(), pending_attempts_key()],
+        args=[now, now + lease_seconds, limit],
+    )
+    claims = []
+    for index in range(0, len(raw), 3):
+        field = raw[index].decode() if isinstance(raw[index], bytes) else raw[index]
+        claims.append(Claim(entry_parse(field, raw[index + 1]), field, int(raw[index + 2])))
+    return claims
+
+
+def pending_release(fields: list[str], *, after_seconds: float) -> None:
+    """Give claimed entries back, due again in ``after_seconds``, the claim not counted.
+
+    For a drain that could not write because a dependency was down: an outage is nobody's
+    attempt, so it must not push entries toward the dead letters.
+    """
     if not fields:
-        return []
-    payloads = client.hmget(pending_data_key(), fields)
-    pipe = client.pipeline(transaction=False)
-    entries = []
-    for field, raw in zip(fields, payloads, strict=True):
-        if raw is None:  # persisted between the two reads
-            pipe.zrem(pending_time_key(), field)
-            continue
-        pipe.zadd(pending_time_key(), {field: now}, xx=True)
-        entries.append(entry_parse(field, raw))
+        return
+    pipe = redis_connection().pipeline(transaction=True)
+    pipe.zadd(pending_time_key(), dict.fromkeys(fields, time.time() + after_seconds), xx=True)
+    for field in fields:
+        pipe.hincrby(pending_attempts_key(), field, -1)
     pipe.execute()
-    return entries
+
+
+def pending_make_due() -> int:
+    """Make every entry due now, leases included; how many there are."""
+    client = redis_connection()
+    fields = client.zrange(pending_time_key(), 0, -1)
+    if fields:
+        client.zadd(pending_time_key(), dict.fromkeys(fields, 0), xx=True)
+    return len(fields)
 
 
 def pending_count() -> int:

@@ -14,8 +14,7 @@ from applications.selectors import application_highest_chat_number
 from applications.services import chats_count_refresh
 from chatapi import changes
 from chatapi.numbering import chat_number_allocate
-from chatapi.pending import chat_field, pending_clear
-from chats import tasks
+from chatapi.pending import chat_field, drain_queue, pending_clear
 from chats.models import Chat
 from messages_app.models import Message
 
@@ -34,8 +33,8 @@ class ChatRecord:
 def chat_create(*, token: str, idempotency_key: str | None = None) -> Chat:
     """Allocate the next chat number and queue the row; touches Redis only, never SQL.
 
-    The journal entry is written by the same Lua script that allocates the number, before the
-    task is published: if publishing fails, beat re-queues the entry, so the 201 still holds.
+    The same Lua script that allocates the number writes the journal entry, which is also the
+    persistence queue (chatapi.pending); at most one request per interval queues a drain.
     A retry carrying an Idempotency-Key already seen gets the first call's chat back.
     """
     now = timezone.now()
@@ -46,20 +45,11 @@ def chat_create(*, token: str, idempotency_key: str | None = None) -> Chat:
         idempotency=idempotency_key,
     )
     created_at = datetime.fromisoformat(allocation.payload["created_at"])
-    if not allocation.replayed:
-        chat_enqueue(ChatRecord(token=token, number=allocation.number, created_at=created_at))
+    if allocation.drain_requested:
+        drain_queue(already_marked=True)
     return Chat(
         number=allocation.number, messages_count=0, created_at=created_at, updated_at=created_at
     )
-
-
-def chat_enqueue(record: ChatRecord) -> None:
-    try:
-        tasks.chat_persist_task.apply_async(
-            args=(record.token, record.number, record.created_at.isoformat())
-        )
-    except Exception:  # the journal still holds it; beat will queue it again
-        logger.exception("could not queue chat %s of %s…", record.number, record.token[:8])
 
 
 def _application_ids(tokens: set[str]) -> dict[str, int]:
@@ -154,12 +144,11 @@ def counts_refresh_all() -> tuple[int, int]:
     ):
         total, last_id = 0, 0
         while ids := list(
-            model.objects.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[
-                :COUNTS_BATCH
-            ]
+            model.objects.filter(pk__gt=last_id)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:COUNTS_BATCH]
         ):
             refresh(ids)
             total, last_id = total + len(ids), ids[-1]
         totals.append(total)
     return totals[0], totals[1]
-

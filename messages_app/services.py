@@ -1,26 +1,33 @@
 """Writes of messages: accepting (Redis only), persisting (the worker), editing, and rescuing."""
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from applications.models import Application
 from applications.selectors import application_highest_chat_number
 from chatapi import changes
-from chatapi.errors import IdempotencyKeyReused, NotFound
+from chatapi.dead_letters import dead_letter_add
+from chatapi.errors import UNAVAILABLE_ERRORS, IdempotencyKeyReused, NotFound
 from chatapi.numbering import message_number_allocate
 from chatapi.pending import (
+    Claim,
+    drain_idle,
+    drain_queue,
     message_field,
+    pending_claim,
     pending_clear,
-    pending_due,
+    pending_release,
     pending_replace,
 )
 from chats.models import Chat
 from chats.selectors import chat_find, chat_highest_message_number
-from chats.services import ChatRecord, chat_enqueue
+from chats.services import ChatRecord, chats_persist
 from messages_app import tasks
 from messages_app.models import Message
 from messages_app.selectors import message_pending
@@ -56,7 +63,11 @@ class MessageNotPersistedYet(Exception):
 
 
 def _journal_payload(body: str, created_at: datetime, updated_at: datetime) -> dict:
-    return {"body": body, "created_at": created_at.isoformat(), "updated_at": updated_at.isoformat()}
+    return {
+        "body": body,
+        "created_at": created_at.isoformat(),
+        "updated_at": updated_at.isoformat(),
+    }
 
 
 def message_create(
@@ -80,9 +91,7 @@ def message_create(
     )
     first = allocation.payload
     if allocation.replayed and first["body"] != body:
-        raise IdempotencyKeyReused(
-            "This Idempotency-Key was already used with a different body."
-        )
+        raise IdempotencyKeyReused("This Idempotency-Key was already used with a different body.")
     record = MessageRecord(
         token=token,
         chat_number=chat_number,
@@ -91,21 +100,14 @@ def message_create(
         created_at=datetime.fromisoformat(first["created_at"]),
         updated_at=datetime.fromisoformat(first["created_at"]),
     )
-    if not allocation.replayed:
-        message_enqueue(record)
+    if allocation.drain_requested:
+        drain_queue(already_marked=True)
     return Message(
         number=record.number,
         body=record.body,
         created_at=record.created_at,
         updated_at=record.updated_at,
     )
-
-
-def message_enqueue(record: MessageRecord) -> None:
-    try:
-        tasks.message_persist_task.apply_async(args=record.as_task_args())
-    except Exception:  # the journal still holds it; beat will queue it again
-        logger.exception("could not queue message %s of chat %s", record.number, record.chat_number)
 
 
 def _chat_ids(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
@@ -115,7 +117,9 @@ def _chat_ids(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
         application_id__in={app_id for app_id, _ in pairs},
         number__in={number for _, number in pairs},
     ).values_list("application_id", "number", "id")
-    return {(app_id, number): chat_id for app_id, number, chat_id in rows if (app_id, number) in pairs}
+    return {
+        (app_id, number): chat_id for app_id, number, chat_id in rows if (app_id, number) in pairs
+    }
 
 
 def messages_persist(*, records: list[MessageRecord]) -> None:
@@ -131,7 +135,9 @@ def messages_persist(*, records: list[MessageRecord]) -> None:
     )
     orphans = [r for r in records if r.token not in application_ids]
     for record in orphans:
-        logger.warning("dropping message %s: application %s… is gone", record.number, record.token[:8])
+        logger.warning(
+            "dropping message %s: application %s… is gone", record.number, record.token[:8]
+        )
     records = [r for r in records if r.token in application_ids]
 
     wanted = {(application_ids[r.token], r.chat_number) for r in records}
@@ -191,9 +197,7 @@ def _body_apply(*, chat_id: int, number: int, body: str, updated_at: datetime) -
         chat_id=chat_id, number=number, updated_at__lte=updated_at
     ).update(body=body, updated_at=updated_at)
     if changed:
-        transaction.on_commit(
-            lambda: messages_index_later(keys=[(chat_id, number)]), robust=True
-        )
+        transaction.on_commit(lambda: messages_index_later(keys=[(chat_id, number)]), robust=True)
     return Message.objects.filter(chat_id=chat_id, number=number).first()
 
 
@@ -243,26 +247,102 @@ def message_edit_apply(
         raise MessageNotPersistedYet(f"message {number} of chat {chat_number} not persisted yet")
 
 
-def pending_rescue(*, older_than_seconds: float, limit: int = 1000) -> int:
-    """Queue again what was accepted long ago and is still not persisted; how many."""
-    entries = pending_due(older_than_seconds=older_than_seconds, limit=limit)
-    for entry in entries:
-        created_at = datetime.fromisoformat(entry.payload["created_at"])
-        if entry.kind == "c":
-            chat_enqueue(ChatRecord(token=entry.token, number=entry.numbers[0], created_at=created_at))
-        else:
-            message_enqueue(
-                MessageRecord(
-                    token=entry.token,
-                    chat_number=entry.numbers[0],
-                    number=entry.numbers[1],
-                    body=entry.payload["body"],
-                    created_at=created_at,
-                    updated_at=datetime.fromisoformat(
-                        entry.payload.get("updated_at", entry.payload["created_at"])
-                    ),
-                )
-            )
-    if entries:
-        logger.warning("re-queued %d accepted rows that were not persisted in time", len(entries))
-    return len(entries)
+def _record_from(claim: Claim) -> ChatRecord | MessageRecord:
+    entry = claim.entry
+    created_at = datetime.fromisoformat(entry.payload["created_at"])
+    if entry.kind == "c":
+        return ChatRecord(token=entry.token, number=entry.numbers[0], created_at=created_at)
+    return MessageRecord(
+        token=entry.token,
+        chat_number=entry.numbers[0],
+        number=entry.numbers[1],
+        body=entry.payload["body"],
+        created_at=created_at,
+        updated_at=datetime.fromisoformat(entry.payload["updated_at"]),
+    )
+
+
+def _records_persist(records: list[ChatRecord | MessageRecord]) -> None:
+    chats = [r for r in records if isinstance(r, ChatRecord)]
+    messages = [r for r in records if isinstance(r, MessageRecord)]
+    if chats:
+        chats_persist(records=chats)
+    if messages:
+        messages_persist(records=messages)
+
+
+def _dead_letter(claim: Claim, error: Exception) -> None:
+    """Move a claim that keeps failing to the dead letters, as the per-row task that replays it.
+
+    Built from the raw payload, since a payload that cannot be parsed is one way to fail.
+    """
+    entry, payload = claim.entry, claim.entry.payload
+    if entry.kind == "c":
+        task, args = "chats.tasks.chat_persist_task", [*entry.numbers, payload.get("created_at")]
+        args = [entry.token, *args]
+    else:
+        task = "messages_app.tasks.message_persist_task"
+        args = [entry.token, *entry.numbers]
+        args += [payload.get(key) for key in ("body", "created_at", "updated_at")]
+    dead_letter_add(
+        task=task,
+        args=args,
+        kwargs={},
+        error=f"{type(error).__name__}: {error}",
+        journal_field=claim.field,
+    )
+
+
+def _claims_persist(claims: list[Claim]) -> None:
+    """Write claimed entries in one go; isolate a bad one rather than fail the batch for good.
+
+    An outage (database or Redis unreachable) gives the batch back uncounted and re-raises, so
+    the drain stops and beat tries again later. Any other error means some entry cannot be
+    written: the entries are then written one by one, and one that has failed
+    ``PERSIST_MAX_ATTEMPTS`` claims becomes a dead letter instead of blocking the queue forever.
+    """
+    try:
+        _records_persist([_record_from(claim) for claim in claims])
+        return
+    except UNAVAILABLE_ERRORS:
+        pending_release([c.field for c in claims], after_seconds=settings.PERSIST_RETRY_SECONDS)
+        raise
+    except Exception:
+        logger.exception("a batch of %d rows failed; writing them one by one", len(claims))
+    for claim in claims:
+        try:
+            _records_persist([_record_from(claim)])
+        except UNAVAILABLE_ERRORS:
+            pending_release([claim.field], after_seconds=settings.PERSIST_RETRY_SECONDS)
+            raise
+        except Exception as error:
+            if claim.attempts >= settings.PERSIST_MAX_ATTEMPTS:
+                _dead_letter(claim, error)
+            else:
+                logger.exception("could not write %s (attempt %d)", claim.field, claim.attempts)
+
+
+def journal_drain(*, batch_size: int, time_budget_seconds: float) -> int:
+    """Write what the journal holds, a batch per transaction, until it is empty; how many rows.
+
+    A full batch means more is waiting, so another drain is queued to put an idle worker to
+    work too. When the journal looks empty the drain clears the drain-requested marker and
+    looks once more: a row accepted while the marker was still set is either taken by that
+    last look or asks for a drain of its own, never left waiting for beat.
+    """
+    deadline = time.monotonic() + time_budget_seconds
+    written = 0
+    while True:
+        claims = pending_claim(limit=batch_size, lease_seconds=settings.PERSIST_LEASE_SECONDS)
+        if not claims:
+            drain_idle()
+            claims = pending_claim(limit=batch_size, lease_seconds=settings.PERSIST_LEASE_SECONDS)
+            if not claims:
+                return written
+        if len(claims) == batch_size:
+            drain_queue()
+        _claims_persist(claims)
+        written += len(claims)
+        if time.monotonic() > deadline:
+            drain_queue()  # hand over rather than hold one worker for ever
+            return written

@@ -31,7 +31,9 @@ def message_persist_task(
 
 
 @shared_task(**{**PERSIST_TASK_OPTIONS, "max_retries": 30})
-def message_edit_task(token: str, chat_number: int, number: int, body: str, updated_at: str) -> None:
+def message_edit_task(
+    token: str, chat_number: int, number: int, body: str, updated_at: str
+) -> None:
     services.message_edit_apply(
         token=token,
         chat_number=chat_number,
@@ -41,6 +43,11 @@ def message_edit_task(token: str, chat_number: int, number: int, body: str, upda
     )
 
 
-@shared_task
-def pending_rescue_task() -> int:
-    return services.pending_rescue(older_than_seconds=settings.PENDING_RESCUE_AFTER_SECONDS)
+# Not retried: when the database is down the drain gives its batch back and beat runs a new
+# drain every JOURNAL_DRAIN_EVERY_SECONDS; nothing depends on this message being delivered.
+@shared_task(acks_late=False)
+def journal_drain_task() -> int:
+    return services.journal_drain(
+        batch_size=settings.PERSIST_BATCH_SIZE,
+        time_budget_seconds=settings.PERSIST_DRAIN_SECONDS,
+    )

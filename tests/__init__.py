@@ -34,9 +34,11 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-# A worker started with this redelivers a task whose worker died after 5 seconds instead of
-# the production 300 (see CELERY_VISIBILITY_TIMEOUT in chatapi.settings.base).
+# A worker started with these redelivers a task whose worker died after 5 seconds instead of
+# the production 300 (CELERY_VISIBILITY_TIMEOUT), and takes again rows claimed by a drain that
+# died after 3 seconds instead of 30 (PERSIST_LEASE_SECONDS; a drain hands over after 2).
 VISIBILITY_TIMEOUT_SECONDS = 5
+LEASE_SECONDS = 3
 
 
 def database_url_of_tests() -> str:
@@ -143,6 +145,8 @@ def service_env(django_db_setup: None) -> dict[str, str]:
         REDIS_URL=settings.REDIS_URL,
         REDIS_KEY_PREFIX=settings.REDIS_KEY_PREFIX,
         CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT_SECONDS),
+        PERSIST_LEASE_SECONDS=str(LEASE_SECONDS),
+        PERSIST_DRAIN_SECONDS="2",
         PYTHONUNBUFFERED="1",
     )
     return env

@@ -161,10 +161,19 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 COUNTS_REFRESH_SECONDS = env.int("COUNTS_REFRESH_SECONDS", default=60)
 COUNTS_FULL_SWEEP_SECONDS = env.int("COUNTS_FULL_SWEEP_SECONDS", default=3600)
 # How old an accepted-but-unpersisted chat or message must be before beat queues it again.
-# Long enough that a task merely waiting in a busy queue is not queued twice for nothing; an
-# entry is queued again at most once per this interval, at most 1000 per run.
-PENDING_RESCUE_AFTER_SECONDS = env.int("PENDING_RESCUE_AFTER_SECONDS", default=120)
-PENDING_RESCUE_EVERY_SECONDS = env.int("PENDING_RESCUE_EVERY_SECONDS", default=30)
+# Persistence: the journal (chatapi.pending) is written to SQL by drain tasks, in batches.
+# Rows per transaction; a batch is also what one claim takes out of the journal.
+PERSIST_BATCH_SIZE = env.int("PERSIST_BATCH_SIZE", default=500)
+# How long a drain owns what it claimed; a drain that died gives it up when this runs out.
+PERSIST_LEASE_SECONDS = env.int("PERSIST_LEASE_SECONDS", default=30)
+# How long one drain task runs before it hands over to a fresh one (less than the lease).
+PERSIST_DRAIN_SECONDS = env.int("PERSIST_DRAIN_SECONDS", default=10)
+# When the database is down, claimed rows are given back to be tried again this much later.
+PERSIST_RETRY_SECONDS = env.int("PERSIST_RETRY_SECONDS", default=5)
+# A row that fails this many claims for a reason other than an outage becomes a dead letter.
+PERSIST_MAX_ATTEMPTS = env.int("PERSIST_MAX_ATTEMPTS", default=10)
+# Beat also queues a drain this often, for rows whose lease ran out while nothing was accepted.
+JOURNAL_DRAIN_EVERY_SECONDS = env.int("JOURNAL_DRAIN_EVERY_SECONDS", default=5)
 
 CELERY_BEAT_SCHEDULE = {
     "counts-refresh-changed": {
@@ -175,9 +184,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "chats.tasks.counts_refresh_all_task",
         "schedule": float(COUNTS_FULL_SWEEP_SECONDS),
     },
-    "pending-rescue": {
-        "task": "messages_app.tasks.pending_rescue_task",
-        "schedule": float(PENDING_RESCUE_EVERY_SECONDS),
+    "journal-drain": {
+        "task": "messages_app.tasks.journal_drain_task",
+        "schedule": float(JOURNAL_DRAIN_EVERY_SECONDS),
     },
 }
 

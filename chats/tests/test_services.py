@@ -45,7 +45,7 @@ def test_chat_create_touches_redis_only(application, django_assert_num_queries):
         "created_at": chats[1].created_at.isoformat()
     }
     assert pending_count() == 3
-    assert broker_queue_length() == 3
+    assert broker_queue_length() == 1
 
 
 def test_chat_create_with_a_seen_idempotency_key_creates_nothing(application):

@@ -4,10 +4,13 @@ The Celery broker is the real Redis; no worker runs here. Where a test needs the
 to run, it switches Celery to eager mode for that test only and says so.
 """
 
+import time
 from collections.abc import Callable
+from io import StringIO
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from applications.models import Application
@@ -15,7 +18,15 @@ from applications.tests.factories import ApplicationFactory
 from chatapi import changes
 from chatapi.celery import app as celery_app
 from chatapi.numbering import application_register
-from chatapi.pending import message_field, pending_count, pending_get
+from chatapi.dead_letters import dead_letters_list
+from chatapi.pending import (
+    message_field,
+    pending_claim,
+    pending_count,
+    pending_get,
+    pending_make_due,
+    pending_replace,
+)
 from chats.models import Chat
 from chats.services import ChatRecord, chat_create, chats_persist
 from chats.tests.factories import ChatFactory
@@ -28,8 +39,8 @@ from messages_app.services import (
     message_create,
     message_edit_apply,
     message_update,
+    journal_drain,
     messages_persist,
-    pending_rescue,
 )
 from messages_app.tests.factories import MessageFactory
 from tests import broker_queue_length
@@ -84,7 +95,8 @@ def test_message_create_touches_redis_only(application, django_assert_num_querie
         "updated_at": messages[2].created_at.isoformat(),
     }
     assert pending_count() == 4
-    assert broker_queue_length() == 4
+    # Four rows accepted in a burst ask for one drain, which writes them all.
+    assert broker_queue_length() == 1
 
 
 def test_messages_persist_is_idempotent(application, django_capture_on_commit_callbacks):
@@ -242,46 +254,84 @@ def test_message_edit_apply_waits_for_the_row_and_keeps_the_latest_edit(
     assert Message.objects.values_list("body", "updated_at").get() == ("new", later)
 
 
-def test_pending_rescue_requeues_only_old_entries(application):
-    chat = chat_create(token=application.token)
-    message_create(token=application.token, chat_number=chat.number, body="one")
-    message_create(token=application.token, chat_number=chat.number, body="two")
-    celery_app.control.purge()  # the broker lost the tasks; the journal did not
-    assert broker_queue_length() == 0
-
-    assert pending_rescue(older_than_seconds=60) == 0
-    assert broker_queue_length() == 0
-
-    assert pending_rescue(older_than_seconds=0) == 3
-    assert broker_queue_length() == 3
-    # Their clock moved forward: a slow task is not queued again on the next tick.
-    assert pending_rescue(older_than_seconds=1) == 0
-    assert pending_count() == 3
-
-
-def test_pending_rescue_queues_what_persists_the_journal_as_it_is_now(
-    application, eager_celery, django_capture_on_commit_callbacks
+def test_journal_drain_writes_everything_a_batch_per_transaction(
+    application, django_capture_on_commit_callbacks, django_assert_max_num_queries
 ):
-    """The re-queued tasks run eagerly here: the test is about what they carry."""
     chat = chat_create(token=application.token)
-    for body in ("one", "two"):
+    bodies = [f"message {n}" for n in range(1, 8)]
+    for body in bodies:
         message_create(token=application.token, chat_number=chat.number, body=body)
-    edited = message_update(application=application, chat_number=1, number=2, body="two, edited")
-    celery_app.control.purge()
-    eager_celery()
+    edited = message_update(application=application, chat_number=1, number=7, body="seventh")
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert pending_rescue(older_than_seconds=0) == 3
+        assert journal_drain(batch_size=3, time_budget_seconds=60) == 8
 
     persisted = Chat.objects.get()
     assert (persisted.number, persisted.created_at) == (1, chat.created_at)
-    assert list(
-        Message.objects.filter(chat=persisted).values_list("number", "body", "updated_at")
-    ) == [
-        (1, "one", Message.objects.get(number=1).created_at),
-        (2, "two, edited", edited.updated_at),
+    assert list(persisted.messages.values_list("number", "body")) == [
+        *((n, body) for n, body in enumerate(bodies[:6], start=1)),
+        (7, "seventh"),
     ]
+    assert Message.objects.get(number=7).updated_at == edited.updated_at
     assert pending_count() == 0
+    # A full batch asked for a second drain, to put another worker to work.
+    assert broker_queue_length() >= 1
+
+
+def test_a_claim_whose_lease_ran_out_is_claimed_again(application):
+    """A drain killed mid-batch never gives its claim back; the lease running out does."""
+    chat_create(token=application.token)
+    message_create(token=application.token, chat_number=1, body="one")
+
+    first = pending_claim(limit=10, lease_seconds=0.3)
+    assert [c.field for c in first] == [
+        f"c:{application.token}:1",
+        message_field(application.token, 1, 1),
+    ]
+    assert pending_claim(limit=10, lease_seconds=30) == []  # leased to the first drain
+    time.sleep(0.4)
+    again = pending_claim(limit=10, lease_seconds=30)
+    assert [(c.field, c.attempts) for c in again] == [(c.field, 2) for c in first]
+
+
+def test_a_row_that_keeps_failing_becomes_a_dead_letter_and_the_rest_are_written(
+    application, settings, django_capture_on_commit_callbacks
+):
+    settings.PERSIST_MAX_ATTEMPTS = 2
+    chat_create(token=application.token)
+    message_create(token=application.token, chat_number=1, body="fine")
+    message_create(token=application.token, chat_number=1, body="poison")
+    poison = message_field(application.token, 1, 2)
+    payload = pending_get(poison)
+    pending_replace(poison, {**payload, "created_at": "not a time"})
+
+    for _ in range(2):
+        pending_make_due()
+        with django_capture_on_commit_callbacks(execute=True):
+            journal_drain(batch_size=10, time_budget_seconds=60)
+
+    assert list(Message.objects.values_list("number", "body")) == [(1, "fine")]
+    assert pending_count() == 0
+    [letter] = dead_letters_list().values()
+    assert letter["task"] == "messages_app.tasks.message_persist_task"
+    assert letter["args"][:4] == [application.token, 1, 2, "poison"]
+    assert "not a time" in letter["error"]
+
+
+def test_drain_journal_command_breaks_leases_and_writes_from_this_process(
+    application, django_capture_on_commit_callbacks
+):
+    chat_create(token=application.token)
+    message_create(token=application.token, chat_number=1, body="one")
+    pending_claim(limit=10, lease_seconds=3600)  # a drain that died holding them
+    out = StringIO()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("drain_journal", stdout=out)
+
+    assert Message.objects.get().body == "one"
+    assert pending_count() == 0
+    assert out.getvalue().startswith("2 rows were pending; wrote 2;")
 
 
 def test_a_message_persisted_between_the_two_looks_is_found(
