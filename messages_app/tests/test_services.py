@@ -6,8 +6,8 @@ to run, it switches Celery to eager mode for that test only and says so.
 
 import time
 from collections.abc import Callable
-from io import StringIO
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.core.management import call_command
@@ -17,8 +17,8 @@ from applications.models import Application
 from applications.tests.factories import ApplicationFactory
 from chatapi import changes
 from chatapi.celery import app as celery_app
-from chatapi.numbering import application_register
 from chatapi.dead_letters import dead_letters_list
+from chatapi.numbering import application_register
 from chatapi.pending import (
     message_field,
     pending_claim,
@@ -36,10 +36,10 @@ from messages_app.selectors import message_get
 from messages_app.services import (
     MessageNotPersistedYet,
     MessageRecord,
+    journal_drain,
     message_create,
     message_edit_apply,
     message_update,
-    journal_drain,
     messages_persist,
 )
 from messages_app.tests.factories import MessageFactory
