@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+
 from chatapi.errors import NotFound
 from chatapi.pending import (
     DRAIN_REQUEST_INTERVAL_MS,
@@ -35,7 +37,12 @@ from chatapi.pending import (
     pending_data_key,
     pending_time_key,
 )
-from chatapi.redis_client import redis_connection, redis_key, redis_unavailable_as_503
+from chatapi.redis_client import (
+    redis_connection,
+    redis_epoch_key,
+    redis_key,
+    redis_unavailable_as_503,
+)
 
 # Results below zero are instructions to the caller, never numbers.
 _SEED_APPLICATION = -1
@@ -51,11 +58,22 @@ UNKNOWN_TOKEN_TTL_SECONDS = 60
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
 
 # KEYS: application hash, unknown-token marker, journal data, journal clock, idempotency key,
-#       drain-requested marker
-# ARGV: application seed or '', token, payload, now, idempotency TTL or '' (no key), then the
-#       chat number and chat seed or '' for messages
+#       restart epoch, drain-requested marker
+# ARGV: application seed or '', token, payload, now, idempotency TTL or '' (no key), the gap
+#       after a restart, then the chat number and chat seed or '' for messages
+#
+# After a restart of Redis (a new epoch, chatapi.redis_client) a counter that survived may
+# still be behind: AOF ``everysec`` loses up to the last second of increments on a machine
+# crash, while the worker may have persisted rows with those numbers. Each counter is therefore
+# compared once with SQL after a restart (its ``epoch`` / ``e:<chat>`` field says it was),
+# raised to the highest persisted number if it is below (never lowered: rows accepted and not
+# persisted yet are above what SQL knows), and then moved on by REDIS_RESTART_NUMBER_GAP: the
+# lost second may also have handed out numbers whose rows are not in SQL yet (a task in the
+# worker's hands) or never will be (lost with the queue), and none of them may be handed out
+# twice. The contract allows gaps that concurrency did not cause; a restart leaves one.
 _PROLOGUE = """
 local app = KEYS[1]
+local epoch = redis.call('GET', KEYS[6]) or '0'
 if ARGV[5] ~= '' then
   local seen = redis.call('GET', KEYS[5])
   if seen then return {-5, seen} end
@@ -64,6 +82,12 @@ if redis.call('EXISTS', app) == 0 then
   if redis.call('EXISTS', KEYS[2]) == 1 then return {-2, ''} end
   if ARGV[1] == '' then return {-1, ''} end
   redis.call('HSETNX', app, 'chats', ARGV[1])
+  if epoch ~= '0' then redis.call('HSET', app, 'epoch', epoch) end
+elseif epoch ~= '0' and redis.call('HGET', app, 'epoch') ~= epoch then
+  if ARGV[1] == '' then return {-1, ''} end
+  local highest = math.max(tonumber(ARGV[1]), tonumber(redis.call('HGET', app, 'chats') or '0'))
+  redis.call('HSET', app, 'chats', highest + tonumber(ARGV[6]))
+  redis.call('HSET', app, 'epoch', epoch)
 end
 """
 
@@ -73,7 +97,7 @@ redis.call('ZADD', KEYS[4], ARGV[4], entry)
 if ARGV[5] ~= '' then
   redis.call('SET', KEYS[5], n .. ' ' .. ARGV[3], 'EX', ARGV[5])
 end
-local drain = redis.call('SET', KEYS[6], '1', 'NX', 'PX', DRAIN_MS) and 1 or 0
+local drain = redis.call('SET', KEYS[7], '1', 'NX', 'PX', DRAIN_MS) and 1 or 0
 return {n, '', drain}
 """.replace("DRAIN_MS", str(DRAIN_REQUEST_INTERVAL_MS))
 
@@ -82,6 +106,7 @@ _CHAT_ALLOCATE = (
     + """
 local n = redis.call('HINCRBY', app, 'chats', 1)
 redis.call('HSET', app, 'm:' .. n, 0)
+if epoch ~= '0' then redis.call('HSET', app, 'e:' .. n, epoch) end
 local entry = 'c:' .. ARGV[2] .. ':' .. n
 """
     + _EPILOGUE
@@ -90,14 +115,21 @@ local entry = 'c:' .. ARGV[2] .. ':' .. n
 _MESSAGE_ALLOCATE = (
     _PROLOGUE
     + """
-local counter = 'm:' .. ARGV[6]
+local counter = 'm:' .. ARGV[7]
+local checked = 'e:' .. ARGV[7]
 if redis.call('HEXISTS', app, counter) == 0 then
-  if tonumber(ARGV[6]) > tonumber(redis.call('HGET', app, 'chats')) then return {-3, ''} end
-  if ARGV[7] == '' then return {-4, ''} end
-  redis.call('HSETNX', app, counter, ARGV[7])
+  if tonumber(ARGV[7]) > tonumber(redis.call('HGET', app, 'chats')) then return {-3, ''} end
+  if ARGV[8] == '' then return {-4, ''} end
+  redis.call('HSETNX', app, counter, ARGV[8])
+  if epoch ~= '0' then redis.call('HSET', app, checked, epoch) end
+elseif epoch ~= '0' and redis.call('HGET', app, checked) ~= epoch then
+  if ARGV[8] == '' then return {-4, ''} end
+  local highest = math.max(tonumber(ARGV[8]), tonumber(redis.call('HGET', app, counter)))
+  redis.call('HSET', app, counter, highest + tonumber(ARGV[6]))
+  redis.call('HSET', app, checked, epoch)
 end
 local n = redis.call('HINCRBY', app, counter, 1)
-local entry = 'm:' .. ARGV[2] .. ':' .. ARGV[6] .. ':' .. n
+local entry = 'm:' .. ARGV[2] .. ':' .. ARGV[7] .. ':' .. n
 """
     + _EPILOGUE
 )
@@ -143,13 +175,24 @@ def idempotency_key(token: str, resource: str, key: str | None) -> str:
     return redis_key("idempotency", token, resource, hashlib.sha256(key.encode()).hexdigest())
 
 
+_REGISTER = """
+redis.call('HSETNX', KEYS[1], 'chats', 0)
+local epoch = redis.call('GET', KEYS[3])
+if epoch then redis.call('HSETNX', KEYS[1], 'epoch', epoch) end
+redis.call('DEL', KEYS[2])
+return 0
+"""
+
+
 def application_register(*, token: str) -> None:
-    """Make a new application known to the allocator, so its first chat needs no SQL."""
-    client = redis_connection()
-    pipe = client.pipeline(transaction=True)
-    pipe.hsetnx(application_key(token), "chats", 0)
-    pipe.delete(unknown_token_key(token))
-    pipe.execute()
+    """Make a new application known to the allocator, so its first chat needs no SQL.
+
+    Its counter starts in the current epoch: a counter created after the last restart of
+    Redis has nothing to compare with SQL.
+    """
+    _script(_REGISTER)(
+        keys=[application_key(token), unknown_token_key(token), redis_epoch_key()], args=[]
+    )
 
 
 def _remember_unknown_token(token: str) -> None:
@@ -181,6 +224,7 @@ def _allocate(
         pending_data_key(),
         pending_time_key(),
         idempotency_key(token, resource, idempotency),
+        redis_epoch_key(),
         drain_requested_key(),
     ]
     encoded = json.dumps(payload)
@@ -189,7 +233,8 @@ def _allocate(
     script = _script(source)
     with redis_unavailable_as_503():
         for _ in range(3):
-            args: list[Any] = [app_seed, token, encoded, time.time(), ttl]
+            gap = settings.REDIS_RESTART_NUMBER_GAP
+            args: list[Any] = [app_seed, token, encoded, time.time(), ttl, gap]
             if chat_number is not None:
                 args += [chat_number, chat_seed]
             code, replay, *drain = script(keys=keys, args=args)

@@ -6,13 +6,20 @@ warning: TLS redirect, HSTS, secure cookies. A deployment that serves plain HTTP
 https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
 """
 
+from django.core.exceptions import ImproperlyConfigured
+
 from chatapi.settings.base import *  # noqa: F403
 from chatapi.settings.base import env
 
 DEBUG = False
-# No default: production refuses to start without these.
+# No default: production refuses to start without these. An empty value (``SECRET_KEY=`` left
+# blank in an .env file) is refused too: Django would only notice an empty key at the first
+# request that signs something, and an empty host list turns every request into a 400.
 SECRET_KEY = env("SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+for _name, _value in (("SECRET_KEY", SECRET_KEY.strip()), ("ALLOWED_HOSTS", ALLOWED_HOSTS)):
+    if not _value:
+        raise ImproperlyConfigured(f"Set the {_name} environment variable (it is empty)")
 
 # TLS is terminated by the proxy in front, which says so in X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

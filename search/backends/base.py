@@ -88,7 +88,8 @@ def cursor_decode(cursor: str, *, backend: SearchBackend) -> Position:
         if payload.get("d") not in ("n", "p") or not isinstance(payload.get("k"), list):
             raise ValueError("malformed cursor")
         return Position(key=backend.key_from_cursor(payload["k"]), forward=payload["d"] == "n")
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+    # JSON nested too deep to decode (a forged cursor) raises RecursionError, not ValueError.
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
         raise ApiError(
             "Invalid query parameter: cursor.",
             fields={"cursor": ["Invalid or expired cursor; start the search again."]},

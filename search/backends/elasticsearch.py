@@ -28,6 +28,7 @@ from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 from elasticsearch.dsl.connections import connections
 
 from chatapi.errors import ServiceUnavailable
+from chatapi.pagination import MAX_NUMBER
 from messages_app.models import Message
 from search.backends.base import SearchHit, SearchScope, SortKey
 from search.documents import NGRAM_MIN, MessageDocument, chat_key
@@ -140,7 +141,7 @@ class ElasticsearchSearchBackend:
         score, number = values
         if type(score) not in (int, float) or not math.isfinite(score):
             raise ValueError("not a score")
-        if type(number) is not int or number < 0:
+        if type(number) is not int or not 0 <= number <= MAX_NUMBER:
             raise ValueError("not a message number")
         return (score, number)
 

@@ -20,6 +20,7 @@ from typing import Any
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Func, TextField, Value
 
+from chatapi.pagination import MAX_NUMBER
 from messages_app.models import Message
 from search.backends.base import SearchHit, SearchScope, SortKey
 from search.terms import text_fold
@@ -82,6 +83,6 @@ class SqlSearchBackend:
         return [SearchHit(key=(message.number,), message=message) for message in rows]
 
     def key_from_cursor(self, values: list[Any]) -> SortKey:
-        if len(values) != 1 or type(values[0]) is not int or values[0] < 0:
+        if len(values) != 1 or type(values[0]) is not int or not 0 <= values[0] <= MAX_NUMBER:
             raise ValueError("not a message number")
         return (values[0],)

@@ -1,0 +1,1 @@
+"""Fault drills: real components broken for real (see conftest.py)."""
