@@ -44,5 +44,7 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     str,
     location=OpenApiParameter.HEADER,
     required=False,
-    description="1 to 255 printable ASCII characters; a retry with the same key replays the answer.",
+    description=(
+        "1 to 255 printable ASCII characters; a retry with the same key replays the answer."
+    ),
 )

@@ -16,7 +16,9 @@ class Message(models.Model):
         constraints = [
             # The last line of defence behind the Redis allocator; also the index every listing
             # and the SQL search use to stay inside one chat.
-            models.UniqueConstraint(fields=["chat", "number"], name="messages_unique_number_per_chat"),
+            models.UniqueConstraint(
+                fields=["chat", "number"], name="messages_unique_number_per_chat"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -10,4 +10,6 @@ class Command(BaseCommand):
         # Drain the change sets first so that beat does not redo what this run covers.
         counts_refresh_changed()
         applications, chats = counts_refresh_all()
-        self.stdout.write(f"Recomputed the counters of {applications} applications and {chats} chats.")
+        self.stdout.write(
+            f"Recomputed the counters of {applications} applications and {chats} chats."
+        )
