@@ -2,11 +2,10 @@ import logging
 
 import redis
 from django.db import transaction
-from django.db.models import Count, OuterRef, Subquery
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from applications.models import Application
+from chatapi.counting import children_count_refresh
 from chatapi.numbering import application_register
 from chats.models import Chat
 
@@ -39,18 +38,11 @@ def application_update(*, application: Application, name: str | None) -> Applica
 
 
 def chats_count_refresh(*, application_ids: list[int] | None = None) -> int:
-    """Recompute ``chats_count`` from the chats table, for some applications or all of them.
-
-    One UPDATE with a correlated subquery, so the count and the write see the same rows.
-    """
-    counted = (
-        Chat.objects.filter(application=OuterRef("pk"))
-        .order_by()
-        .values("application")
-        .annotate(total=Count("pk"))
-        .values("total")
+    """Recompute ``chats_count`` from the chats table, for some applications or all of them."""
+    return children_count_refresh(
+        parent=Application,
+        child=Chat,
+        link="application",
+        field="chats_count",
+        parent_ids=application_ids,
     )
-    applications = Application.objects.all()
-    if application_ids is not None:
-        applications = applications.filter(pk__in=application_ids)
-    return applications.update(chats_count=Coalesce(Subquery(counted), 0))

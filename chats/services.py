@@ -5,14 +5,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Count, OuterRef, Subquery
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from applications.models import Application
 from applications.selectors import application_highest_chat_number
 from applications.services import chats_count_refresh
 from chatapi import changes
+from chatapi.counting import children_count_refresh
 from chatapi.numbering import chat_number_allocate
 from chatapi.pending import chat_field, drain_queue, pending_clear
 from chats.models import Chat
@@ -98,17 +97,9 @@ def _after_persist(fields: list[str], application_ids: set[int]) -> None:
 
 def messages_count_refresh(*, chat_ids: list[int] | None = None) -> int:
     """Recompute ``messages_count`` from the messages table, for some chats or all of them."""
-    counted = (
-        Message.objects.filter(chat=OuterRef("pk"))
-        .order_by()
-        .values("chat")
-        .annotate(total=Count("pk"))
-        .values("total")
+    return children_count_refresh(
+        parent=Chat, child=Message, link="chat", field="messages_count", parent_ids=chat_ids
     )
-    chats = Chat.objects.all()
-    if chat_ids is not None:
-        chats = chats.filter(pk__in=chat_ids)
-    return chats.update(messages_count=Coalesce(Subquery(counted), 0))
 
 
 COUNTS_BATCH = 1000
