@@ -1,4 +1,4 @@
-"""Fixtures shared by every test: a clean test Redis and an API client.
+"""Fixtures shared by every test: a clean test Redis, API clients, an application.
 
 Tests talk to the real database named by DATABASE_URL and to a real Redis (database 15 of
 REDIS_URL by default, see chatapi.settings.test); nothing of ours is mocked.
@@ -8,6 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from chatapi.redis_client import redis_connection
+from chatapi.tests import API, ContractClient
 
 
 @pytest.fixture(autouse=True)
@@ -22,3 +23,18 @@ def redis_clean():
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture
+def api() -> ContractClient:
+    """A client that checks, on every response, what the contract promises of all."""
+    return ContractClient()
+
+
+@pytest.fixture
+def token(api, django_capture_on_commit_callbacks) -> str:
+    """An application created through the API, so the allocator knows it (as in production)."""
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(f"{API}/apps", {"name": "app"}, format="json")
+    assert response.status_code == 201
+    return response.json()["token"]

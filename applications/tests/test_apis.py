@@ -12,7 +12,6 @@ from chatapi.numbering import application_key
 from chatapi.redis_client import redis_connection
 from chatapi.tests import (
     API,
-    ContractClient,
     assert_no_internal_ids,
     assert_timestamp,
     error,
@@ -56,11 +55,6 @@ UNICODE_NAMES = [
     "n" * 255,
     "\u0007 bell, \u001b escape, \u007f delete",
 ]
-
-
-@pytest.fixture
-def api() -> ContractClient:
-    return ContractClient()
 
 
 def app_url(token: str) -> str:

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import pytest
 
-from chatapi.tests import API, ContractClient, error, queued_tasks
+from chatapi.tests import API, error, queued_tasks
 from chats.tests.factories import ChatFactory
 from messages_app.models import Message
 from messages_app.tests.factories import MessageFactory
@@ -28,11 +28,6 @@ MiB = 1024 * 1024
 MAX_NUMBER = 2**63 - 1
 MALFORMED = error("malformed_json", "The request body is not valid JSON.")
 NOT_FOUND = error("not_found", "No such resource.")
-
-
-@pytest.fixture
-def api() -> ContractClient:
-    return ContractClient()
 
 
 @pytest.fixture

@@ -12,17 +12,12 @@ from django.utils import timezone
 
 from applications.models import Application
 from applications.tests.factories import ApplicationFactory
-from chatapi.tests import API, ContractClient, assert_timestamp, error, link_params
+from chatapi.tests import API, assert_timestamp, error, link_params
 from chats.models import Chat
 from chats.tests.factories import ChatFactory
 from messages_app.models import Message
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api() -> ContractClient:
-    return ContractClient()
 
 
 def make_messages(count: int, *, numbers: list[int] | None = None) -> str:

@@ -14,11 +14,6 @@ pytestmark = pytest.mark.django_db
 RATE_LIMITED = "rate_limited"
 
 
-@pytest.fixture
-def api() -> ContractClient:
-    return ContractClient()
-
-
 def new_application(api: ContractClient, django_capture_on_commit_callbacks) -> str:
     """An application created through the API, so that the allocator knows it."""
     with django_capture_on_commit_callbacks(execute=True):

@@ -9,7 +9,6 @@ from applications.models import Application
 from applications.tests.factories import ApplicationFactory
 from chatapi.tests import (
     API,
-    ContractClient,
     assert_no_internal_ids,
     assert_timestamp,
     error,
@@ -25,20 +24,6 @@ from messages_app.tests.factories import MessageFactory
 pytestmark = pytest.mark.django_db
 
 UNKNOWN_TOKEN = "0" * 40
-
-
-@pytest.fixture
-def api() -> ContractClient:
-    return ContractClient()
-
-
-@pytest.fixture
-def token(api, django_capture_on_commit_callbacks) -> str:
-    """An application created through the API, so the allocator knows it (as in production)."""
-    with django_capture_on_commit_callbacks(execute=True):
-        response = api.post(f"{API}/apps", {"name": "app"}, format="json")
-    assert response.status_code == 201
-    return response.json()["token"]
 
 
 def chats_url(token: str) -> str:

@@ -10,7 +10,6 @@ from django.utils import timezone
 from applications.tests.factories import ApplicationFactory
 from chatapi.tests import (
     API,
-    ContractClient,
     assert_no_internal_ids,
     assert_timestamp,
     error,
@@ -77,20 +76,6 @@ UNICODE_BODIES = [
     "b" * MAX,  # exactly at the limit
     "😀" * MAX,  # exactly at the limit, 4 bytes a character
 ]
-
-
-@pytest.fixture
-def api() -> ContractClient:
-    return ContractClient()
-
-
-@pytest.fixture
-def token(api, django_capture_on_commit_callbacks) -> str:
-    """An application created through the API, so the allocator knows it (as in production)."""
-    with django_capture_on_commit_callbacks(execute=True):
-        response = api.post(f"{API}/apps", {"name": "app"}, format="json")
-    assert response.status_code == 201
-    return response.json()["token"]
 
 
 @pytest.fixture
