@@ -33,3 +33,31 @@ class Application(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.token[:8]}…)"
+
+
+class NumberReservation(models.Model):
+    """Numbers of one counter that may have been handed out without SQL having their rows.
+
+    The allocator (chatapi.numbering) records one here, before using it, each time it must
+    re-establish a counter after Redis lost or may have lost increments; with the rows, it bounds
+    every number ever handed out, so a counter rebuilt later starts beyond all of them.
+    ``chat_number`` 0 is the application's chat counter; N > 0 is chat N's message counter (the
+    chat's row may not exist yet, hence no foreign key to it).
+    """
+
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="number_reservations"
+    )
+    chat_number = models.PositiveBigIntegerField()
+    highest = models.PositiveBigIntegerField()
+
+    class Meta:
+        db_table = "number_reservations"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["application", "chat_number"], name="number_reservations_unique_counter"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"reservation up to {self.highest} ({self.chat_number or 'chats'})"

@@ -1,6 +1,6 @@
-from django.db.models import Max, QuerySet
+from django.db.models import QuerySet
 
-from applications.models import Application, token_is_well_formed
+from applications.models import Application, NumberReservation, token_is_well_formed
 from chatapi.errors import NotFound
 
 
@@ -16,17 +16,11 @@ def application_get(*, token: str) -> Application:
     raise NotFound("No application with this token.")
 
 
-def application_highest_chat_number(token: str) -> int | None:
-    """The highest persisted chat number, 0 if none, None if there is no such application.
-
-    Used only to re-seed the Redis allocator after Redis lost the application's counter.
-    """
+def number_reservation_get(*, application: Application, chat_number: int) -> int:
+    """The highest number reserved for a counter (chatapi.numbering), 0 if none."""
     found = (
-        Application.objects.filter(token=token)
-        .annotate(highest=Max("chats__number"))
+        NumberReservation.objects.filter(application=application, chat_number=chat_number)
         .values_list("highest", flat=True)
         .first()
     )
-    if found is None and not Application.objects.filter(token=token).exists():
-        return None
     return found or 0

@@ -1,31 +1,36 @@
 import logging
 
 import redis
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from applications.models import Application
+from applications.models import Application, NumberReservation
 from chatapi.counting import children_count_refresh
+from chatapi.errors import ServiceUnavailable
 from chatapi.numbering import application_register
 from chats.models import Chat
 
 logger = logging.getLogger(__name__)
 
 
-def _register_with_allocator(token: str) -> None:
-    # Best effort: if Redis is down now, the allocator re-seeds this application from SQL on
-    # its first chat instead (chatapi.numbering).
-    try:
-        application_register(token=token)
-    except (redis.ConnectionError, redis.TimeoutError):
-        logger.warning("could not register application %s… with Redis", token[:8])
-
-
 def application_create(*, name: str) -> Application:
+    """Create an application and make it known to the allocator, or neither.
+
+    Registered before the commit: once the client has the token, its first chat needs no SQL
+    and numbers from 1. Registering after the commit, best effort, would leave an application
+    that Redis never knew looking like one whose counter Redis lost: its first chat would then
+    jump by the allocator's reserve (chatapi.numbering). A token that Redis knows and SQL does
+    not (the commit failed) was never given to anyone and is harmless.
+    """
     now = timezone.now()
     with transaction.atomic():
         application = Application.objects.create(name=name, created_at=now, updated_at=now)
-        transaction.on_commit(lambda: _register_with_allocator(application.token))
+        try:
+            application_register(token=application.token)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise ServiceUnavailable(
+                "Redis is unavailable, so the application was not created; retry."
+            ) from exc
     return application
 
 
@@ -35,6 +40,25 @@ def application_update(*, application: Application, name: str | None) -> Applica
         application.updated_at = timezone.now()
         application.save(update_fields=["name", "updated_at"])
     return application
+
+
+def number_reservation_raise(*, application: Application, chat_number: int, highest: int) -> None:
+    """Record that numbers up to ``highest`` of a counter may be handed out (chatapi.numbering).
+
+    Raises the reservation, never lowers it. Statements in autocommit, not one transaction:
+    concurrent reseeds of one counter (every request that met it after a restart) then neither
+    deadlock on MariaDB's gap locks nor lose the highest value.
+    """
+    rows = NumberReservation.objects.filter(application=application, chat_number=chat_number)
+    if rows.filter(highest__lt=highest).update(highest=highest) or rows.exists():
+        return
+    try:
+        with transaction.atomic():
+            NumberReservation.objects.create(
+                application=application, chat_number=chat_number, highest=highest
+            )
+    except IntegrityError:  # created by a concurrent reseed meanwhile
+        rows.filter(highest__lt=highest).update(highest=highest)
 
 
 def chats_count_refresh(*, application_ids: list[int] | None = None) -> int:

@@ -42,6 +42,12 @@ class ServiceUnavailable(ApiError):
     code = "service_unavailable"
 
 
+class BacklogFull(ServiceUnavailable):
+    """A counter holds as many unpersisted rows as it may (chatapi.numbering): nothing allocated."""
+
+    code = "backlog_full"
+
+
 # A dependency that is down is not the client's fault, and not a bug either: 503, retry later.
 UNAVAILABLE_ERRORS = (
     redis.ConnectionError,
@@ -87,7 +93,10 @@ def _flatten_fields(detail: Any) -> dict[str, list[str]]:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every error leaves in the one envelope."""
     if isinstance(exc, ApiError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+        headers = {"Retry-After": "1"} if isinstance(exc, ServiceUnavailable) else None
+        return Response(
+            error_body(exc.code, exc.message, exc.fields), status=exc.status_code, headers=headers
+        )
     if isinstance(exc, RequestDataTooBig):
         return Response(
             error_body("payload_too_large", "The request body is larger than 1 MiB."),

@@ -1,55 +1,73 @@
-"""Race-free chat and message numbers, allocated in Redis.
+"""Race-free chat and message numbers, allocated in Redis, that hold under every Redis fault.
 
-Every application has one Redis hash, ``<prefix>:app:<token>``:
+The invariants (the README's failure table says the same, fault by fault):
 
-- field ``chats``: the highest chat number handed out in the application;
-- field ``m:<chat number>``: the highest message number handed out in that chat. The field is
-  created together with the chat, so "does chat N exist?" is answered from the same hash.
+- **I1, unique numbers.** A chat number is handed out at most once per application, a message
+  number at most once per chat, across every Redis fault: clean restart, SIGKILL, loss of the
+  AOF's last second, ``FLUSHALL``, eviction, failover to a replica.
+- **I2, explicit existence.** A chat or message exists for the API only if its creation was
+  answered 201 (and not lost in a documented loss window); a number never handed out is a 404,
+  forever. A chat's existence is an explicit fact: its counter in Redis (written by the script
+  that created it), its row in SQL, or its journal entry; never "number <= the chat counter".
+- **I3, exactly once.** Every 201 is persisted exactly once, with its body (chatapi.pending and
+  the drain), except that with ``appendfsync everysec`` the rows accepted in the last second
+  before a machine crash may be lost, and a ``FLUSHALL`` or an eviction loses the journal it
+  wipes; the numbers of lost rows are still never handed out again (I1).
 
-Allocation is one Lua script per request. Redis runs a script atomically, so the existence
-check, the increment and the journal entry (chatapi.pending) either all happen or none do, in
-one round trip, with no SQL.
+How I1 is kept. Each application has one Redis hash, ``<prefix>:app:<token>``, holding for
+its chat counter and for each chat's message counter three fields: the last number handed out
+(``chats``, ``m:<chat>``), the highest number SQL is known to cover (``chats:covered``,
+``c:<chat>``: a persisted row, or a reservation in ``applications.NumberReservation``), and the
+replication ID of the Redis run that last checked the counter against SQL (``chats:run``,
+``r:<chat>``). The allocating script (``lua/allocate.lua``) refuses to run a counter more than
+``REDIS_RESTART_NUMBER_GAP`` (the reserve, R) ahead of what SQL covers, so at every moment:
 
-If Redis lost the hash (a restart without persistence, FLUSHALL, eviction), the script answers
-"seed needed" instead of counting from zero; the caller reads the highest number already
-persisted in SQL and calls the script again with it. The script sets the seed only if no other
-caller got there first, then increments, so two callers that both saw the hash missing still get
-different numbers. The unique constraints in SQL remain the last line of defence.
+    every number handed out  <=  covered + R  <=  max(highest row in SQL, reservation) + R
 
-An ``Idempotency-Key`` is checked and recorded inside the same script: a retry either finds the
-first call's number and payload and replays them, or allocates; there is no window in which two
-calls with one key can both allocate, and no "in flight" state to clean up after a crash.
+A counter is trusted only if it exists and was checked in this run of Redis. The replication
+ID (``master_replid``) changes whenever Redis restarts, from any AOF, and whenever a replica is
+promoted, which are exactly the events after which a surviving counter may be behind what it
+answered. An untrusted counter makes the script answer "reseed" instead of a number; the
+caller (a service, which owns the SQL) computes ``max(highest row, reservation, the counter if
+any) + R``, records it as the new reservation in SQL *before* using it, and calls again with
+it as the seed. By the inequality above the seed is beyond every number ever handed out, so
+none is handed out twice, however many faults come in a row and whatever Redis kept. The
+price: numbers jump by R after a fault (the contract allows gaps that concurrency did not
+cause), and one counter cannot hold more than R rows that are not persisted yet: past that,
+creates answer 503 ``backlog_full`` (nothing allocated) until the worker catches up. The
+drain raises ``covered`` after each commit (``numbers_persisted``).
+
+How I2 is kept. Creating a chat writes its message counter in the same script, so a message
+is accepted only for a chat whose counter exists, or, when the counter was lost, whose
+journal entry exists (the script says so) or whose row SQL has (the caller looks). A chat
+number above everything handed out has none of these: 404.
+
+An ``Idempotency-Key`` is checked and recorded inside the same script: a retry either finds
+the first call's number and payload and replays them, or allocates; there is no window in which
+two calls with one key can both allocate. A 503 from a create means the outcome is unknown
+(Redis may have run the script and died before answering): a retry with the same key settles it.
 """
 
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from redis.commands.core import Script
 
-from chatapi.errors import NotFound
+from chatapi.errors import BacklogFull, NotFound
 from chatapi.pending import (
     DRAIN_REQUEST_INTERVAL_MS,
     drain_requested_key,
     pending_data_key,
     pending_time_key,
 )
-from chatapi.redis_client import (
-    redis_connection,
-    redis_epoch_key,
-    redis_key,
-    redis_unavailable_as_503,
-)
-
-# Results below zero are instructions to the caller, never numbers.
-_SEED_APPLICATION = -1
-_NO_APPLICATION = -2
-_NO_CHAT = -3
-_SEED_CHAT = -4
-_REPLAY = -5
+from chatapi.redis_client import redis_connection, redis_key, redis_unavailable_as_503
 
 # How long "this token is unknown" is remembered, so that requests for a token that does not
 # exist reach SQL at most once per interval instead of on every request.
@@ -57,84 +75,18 @@ UNKNOWN_TOKEN_TTL_SECONDS = 60
 # How long an Idempotency-Key is remembered (the contract: 24 hours).
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
 
-# KEYS: application hash, unknown-token marker, journal data, journal clock, idempotency key,
-#       restart epoch, drain-requested marker
-# ARGV: application seed or '', token, payload, now, idempotency TTL or '' (no key), the gap
-#       after a restart, then the chat number and chat seed or '' for messages
-#
-# After a restart of Redis (a new epoch, chatapi.redis_client) a counter that survived may
-# still be behind: AOF ``everysec`` loses up to the last second of increments on a machine
-# crash, while the worker may have persisted rows with those numbers. Each counter is therefore
-# compared once with SQL after a restart (its ``epoch`` / ``e:<chat>`` field says it was),
-# raised to the highest persisted number if it is below (never lowered: rows accepted and not
-# persisted yet are above what SQL knows), and then moved on by REDIS_RESTART_NUMBER_GAP: the
-# lost second may also have handed out numbers whose rows are not in SQL yet (a task in the
-# worker's hands) or never will be (lost with the queue), and none of them may be handed out
-# twice. The contract allows gaps that concurrency did not cause; a restart leaves one.
-_PROLOGUE = """
-local app = KEYS[1]
-local epoch = redis.call('GET', KEYS[6]) or '0'
-if ARGV[5] ~= '' then
-  local seen = redis.call('GET', KEYS[5])
-  if seen then return {-5, seen} end
-end
-if redis.call('EXISTS', app) == 0 then
-  if redis.call('EXISTS', KEYS[2]) == 1 then return {-2, ''} end
-  if ARGV[1] == '' then return {-1, ''} end
-  redis.call('HSETNX', app, 'chats', ARGV[1])
-  if epoch ~= '0' then redis.call('HSET', app, 'epoch', epoch) end
-elseif epoch ~= '0' and redis.call('HGET', app, 'epoch') ~= epoch then
-  if ARGV[1] == '' then return {-1, ''} end
-  local highest = math.max(tonumber(ARGV[1]), tonumber(redis.call('HGET', app, 'chats') or '0'))
-  redis.call('HSET', app, 'chats', highest + tonumber(ARGV[6]))
-  redis.call('HSET', app, 'epoch', epoch)
-end
-"""
+_LUA = Path(__file__).with_name("lua")
 
-_EPILOGUE = """
-redis.call('HSET', KEYS[3], entry, ARGV[3])
-redis.call('ZADD', KEYS[4], ARGV[4], entry)
-if ARGV[5] ~= '' then
-  redis.call('SET', KEYS[5], n .. ' ' .. ARGV[3], 'EX', ARGV[5])
-end
-local drain = redis.call('SET', KEYS[7], '1', 'NX', 'PX', DRAIN_MS) and 1 or 0
-return {n, '', drain}
-""".replace("DRAIN_MS", str(DRAIN_REQUEST_INTERVAL_MS))
+# reseed(the counter as Redis has it or None, whether Redis has a record of the chat: its
+# counter or its journal entry) -> the seed, already reserved in SQL; raises NotFound when there
+# is nothing to number.
+Reseed = Callable[[int | None, bool], int]
 
-_CHAT_ALLOCATE = (
-    _PROLOGUE
-    + """
-local n = redis.call('HINCRBY', app, 'chats', 1)
-redis.call('HSET', app, 'm:' .. n, 0)
-if epoch ~= '0' then redis.call('HSET', app, 'e:' .. n, epoch) end
-local entry = 'c:' .. ARGV[2] .. ':' .. n
-"""
-    + _EPILOGUE
-)
 
-_MESSAGE_ALLOCATE = (
-    _PROLOGUE
-    + """
-local counter = 'm:' .. ARGV[7]
-local checked = 'e:' .. ARGV[7]
-if redis.call('HEXISTS', app, counter) == 0 then
-  if tonumber(ARGV[7]) > tonumber(redis.call('HGET', app, 'chats')) then return {-3, ''} end
-  if ARGV[8] == '' then return {-4, ''} end
-  redis.call('HSETNX', app, counter, ARGV[8])
-  if epoch ~= '0' then redis.call('HSET', app, checked, epoch) end
-elseif epoch ~= '0' and redis.call('HGET', app, checked) ~= epoch then
-  if ARGV[8] == '' then return {-4, ''} end
-  local highest = math.max(tonumber(ARGV[8]), tonumber(redis.call('HGET', app, counter)))
-  redis.call('HSET', app, counter, highest + tonumber(ARGV[6]))
-  redis.call('HSET', app, checked, epoch)
-end
-local n = redis.call('HINCRBY', app, counter, 1)
-local entry = 'm:' .. ARGV[2] .. ':' .. ARGV[7] .. ':' .. n
-"""
-    + _EPILOGUE
-)
-
-_scripts: dict[tuple[int, str], Any] = {}
+@cache
+def _script(name: str) -> Script:
+    """A Lua script of ``chatapi/lua``, read once per process; sent as EVALSHA, then EVAL."""
+    return redis_connection().register_script((_LUA / f"{name}.lua").read_text())
 
 
 @dataclass(frozen=True)
@@ -152,14 +104,6 @@ class Allocation:
     drain_requested: bool = False
 
 
-def _script(source: str) -> Any:
-    client = redis_connection()
-    key = (id(client), source)
-    if key not in _scripts:
-        _scripts[key] = client.register_script(source)
-    return _scripts[key]
-
-
 def application_key(token: str) -> str:
     return redis_key("app", token)
 
@@ -175,48 +119,36 @@ def idempotency_key(token: str, resource: str, key: str | None) -> str:
     return redis_key("idempotency", token, resource, hashlib.sha256(key.encode()).hexdigest())
 
 
-_REGISTER = """
-redis.call('HSETNX', KEYS[1], 'chats', 0)
-local epoch = redis.call('GET', KEYS[3])
-if epoch then redis.call('HSETNX', KEYS[1], 'epoch', epoch) end
-redis.call('DEL', KEYS[2])
-return 0
-"""
-
-
 def application_register(*, token: str) -> None:
-    """Make a new application known to the allocator, so its first chat needs no SQL.
-
-    Its counter starts in the current epoch: a counter created after the last restart of
-    Redis has nothing to compare with SQL.
-    """
-    _script(_REGISTER)(
-        keys=[application_key(token), unknown_token_key(token), redis_epoch_key()], args=[]
+    """Make a new application known to the allocator, so its first chat needs no SQL."""
+    _script("register")(
+        keys=[application_key(token), unknown_token_key(token)], args=[], client=redis_connection()
     )
 
 
-def _remember_unknown_token(token: str) -> None:
+def token_unknown_remember(token: str) -> None:
+    """Remember for a while that no application has this token (a reseed found none)."""
     redis_connection().set(unknown_token_key(token), 1, ex=UNKNOWN_TOKEN_TTL_SECONDS)
 
 
-def _application_seed(token: str, highest_chat_number: Callable[[str], int | None]) -> str:
-    seed = highest_chat_number(token)
-    if seed is None:
-        _remember_unknown_token(token)
-        raise NotFound("No application with this token.")
-    return str(seed)
+def reserve() -> int:
+    """R: how far a counter may run ahead of SQL, and how far it jumps after a fault."""
+    return int(settings.REDIS_RESTART_NUMBER_GAP)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _allocate(
-    source: str,
     *,
+    kind: str,
     token: str,
+    chat_number: int | None,
     resource: str,
     payload: dict[str, Any],
     idempotency: str | None,
-    highest_chat_number: Callable[[str], int | None],
-    chat_number: int | None = None,
-    highest_message_number: Callable[[str, int], int] | None = None,
+    reseed: Reseed,
 ) -> Allocation:
     keys = [
         application_key(token),
@@ -224,60 +156,65 @@ def _allocate(
         pending_data_key(),
         pending_time_key(),
         idempotency_key(token, resource, idempotency),
-        redis_epoch_key(),
         drain_requested_key(),
     ]
     encoded = json.dumps(payload)
     ttl = "" if idempotency is None else str(IDEMPOTENCY_TTL_SECONDS)
-    app_seed = chat_seed = ""
-    script = _script(source)
+    chat = "" if chat_number is None else str(chat_number)
+    seed = ""
+    script = _script("allocate")
     with redis_unavailable_as_503():
+        # A reseed can be asked for again if Redis restarts between the two calls.
         for _ in range(3):
-            gap = settings.REDIS_RESTART_NUMBER_GAP
-            args: list[Any] = [app_seed, token, encoded, time.time(), ttl, gap]
-            if chat_number is not None:
-                args += [chat_number, chat_seed]
-            code, replay, *drain = script(keys=keys, args=args)
-            code = int(code)
-            if code > 0:
+            args = [kind, token, chat, encoded, time.time(), ttl, reserve()]
+            result = script(
+                keys=keys, args=[*args, DRAIN_REQUEST_INTERVAL_MS, seed], client=redis_connection()
+            )
+            status = _text(result[0])
+            if status == "ok":
                 return Allocation(
-                    number=code, payload=payload, replayed=False, drain_requested=drain == [1]
+                    number=int(result[1]),
+                    payload=payload,
+                    replayed=False,
+                    drain_requested=int(result[2]) == 1,
                 )
-            if code == _REPLAY:
-                number, _, stored = (
-                    replay.decode() if isinstance(replay, bytes) else replay
-                ).partition(" ")
+            if status == "replay":
+                number, _, stored = _text(result[1]).partition(" ")
                 return Allocation(number=int(number), payload=json.loads(stored), replayed=True)
-            if code == _NO_APPLICATION:
+            if status == "no_application":
                 raise NotFound("No application with this token.")
-            if code == _NO_CHAT:
+            if status == "no_chat":
                 raise NotFound(f"No chat {chat_number} in this application.")
-            if code == _SEED_APPLICATION:
-                app_seed = _application_seed(token, highest_chat_number)
-            elif code == _SEED_CHAT and highest_message_number and chat_number is not None:
-                chat_seed = str(highest_message_number(token, chat_number))
-    raise RuntimeError("the allocator asked for a seed three times")  # pragma: no cover
+            if status == "backlog":
+                raise BacklogFull(
+                    "Too many rows of this chat or application are waiting to be persisted; "
+                    "nothing was created. Retry shortly."
+                )
+            current = _text(result[1])
+            seed = str(reseed(int(current) if current else None, int(result[2]) == 1))
+    raise RuntimeError("the allocator asked for a reseed three times")  # pragma: no cover
 
 
 def chat_number_allocate(
     *,
     token: str,
     payload: dict[str, Any],
-    highest_chat_number: Callable[[str], int | None],
+    reseed: Reseed,
     idempotency: str | None = None,
 ) -> Allocation:
     """The next chat number of the application; ``payload`` goes to the journal with it.
 
-    ``highest_chat_number(token)`` is called only when Redis lost the application's counter:
-    it returns the highest persisted chat number, or None if there is no such application.
+    ``reseed`` is called only when the application's counter cannot be trusted (see the module
+    docstring); it raises NotFound if there is no such application.
     """
     return _allocate(
-        _CHAT_ALLOCATE,
+        kind="chat",
         token=token,
+        chat_number=None,
         resource="chats",
         payload=payload,
         idempotency=idempotency,
-        highest_chat_number=highest_chat_number,
+        reseed=reseed,
     )
 
 
@@ -286,22 +223,48 @@ def message_number_allocate(
     token: str,
     chat_number: int,
     payload: dict[str, Any],
-    highest_chat_number: Callable[[str], int | None],
-    highest_message_number: Callable[[str, int], int],
+    reseed: Reseed,
     idempotency: str | None = None,
 ) -> Allocation:
     """The next message number of the chat; ``payload`` goes to the journal with it.
 
     The chat may be one that was allocated a moment ago and is not persisted yet: it is known
-    to Redis from the moment its number was handed out.
+    to Redis from the moment its number was handed out. ``reseed`` is called only when the
+    chat's counter cannot be trusted; it raises NotFound if the chat does not exist.
     """
     return _allocate(
-        _MESSAGE_ALLOCATE,
+        kind="message",
         token=token,
+        chat_number=chat_number,
         resource=f"chats/{chat_number}/messages",
         payload=payload,
         idempotency=idempotency,
-        highest_chat_number=highest_chat_number,
-        chat_number=chat_number,
-        highest_message_number=highest_message_number,
+        reseed=reseed,
     )
+
+
+def numbers_persisted(
+    *, chats: Iterable[tuple[str, int]] = (), messages: Iterable[tuple[str, int, int]] = ()
+) -> None:
+    """Tell the allocator that SQL now holds these rows (after their transaction committed).
+
+    ``chats`` are (token, chat number), ``messages`` (token, chat number, message number).
+    Each counter may then run the reserve ahead of the highest of them. Only ever raises what
+    the allocator knows as covered, so a late or repeated call is harmless.
+    """
+    highest: dict[str, dict[str, int]] = {}
+    for token, number in chats:
+        counters = highest.setdefault(token, {})
+        counters["chats"] = max(counters.get("chats", 0), number)
+    for token, chat_number, number in messages:
+        counters = highest.setdefault(token, {})
+        name = f"m:{chat_number}"
+        counters[name] = max(counters.get(name, 0), number)
+    if not highest:
+        return
+    script = _script("cover")
+    pipe = redis_connection().pipeline(transaction=False)
+    for token, counters in highest.items():
+        args = [part for name, number in counters.items() for part in (name, number)]
+        script(keys=[application_key(token)], args=args, client=pipe)
+    pipe.execute()

@@ -1,12 +1,11 @@
 from datetime import datetime
 
-from django.db.models import Max, QuerySet
+from django.db.models import QuerySet
 
 from applications.models import Application
 from chatapi.errors import NotFound
 from chatapi.pending import chat_field, pending_get
 from chats.models import Chat
-from messages_app.models import Message
 
 
 def chat_list(*, application: Application) -> QuerySet[Chat]:
@@ -41,11 +40,3 @@ def chat_get(*, application: Application, number: int) -> Chat:
     if chat is None:
         raise NotFound(f"No chat {number} in this application.")
     return chat
-
-
-def chat_highest_message_number(token: str, chat_number: int) -> int:
-    """The highest persisted message number of a chat (0 if none): the allocator's seed."""
-    highest = Message.objects.filter(
-        chat__application__token=token, chat__number=chat_number
-    ).aggregate(highest=Max("number"))["highest"]
-    return highest or 0

@@ -5,14 +5,21 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from applications.models import Application
-from applications.selectors import application_highest_chat_number
-from applications.services import chats_count_refresh
+from applications.selectors import number_reservation_get
+from applications.services import chats_count_refresh, number_reservation_raise
 from chatapi import changes
 from chatapi.counting import children_count_refresh
-from chatapi.numbering import chat_number_allocate
+from chatapi.errors import NotFound
+from chatapi.numbering import (
+    chat_number_allocate,
+    numbers_persisted,
+    reserve,
+    token_unknown_remember,
+)
 from chatapi.pending import chat_field, drain_queue, pending_clear
 from chats.models import Chat
 from messages_app.models import Message
@@ -29,6 +36,24 @@ class ChatRecord:
     created_at: datetime
 
 
+def chat_counter_reseed(*, token: str, current: int | None) -> int:
+    """A safe new value for an application's chat counter that Redis cannot vouch for.
+
+    Beyond every chat number that can have been handed out: the highest persisted, the highest
+    reserved and what Redis still has, plus the allocator's reserve; reserved in SQL before it
+    is returned (chatapi.numbering explains why that is enough, whatever Redis lost).
+    """
+    application = Application.objects.filter(token=token).first()
+    if application is None:
+        token_unknown_remember(token)
+        raise NotFound("No application with this token.")
+    persisted = application.chats.aggregate(highest=Max("number"))["highest"] or 0
+    reserved = number_reservation_get(application=application, chat_number=0)
+    seed = max(persisted, reserved, current or 0) + reserve()
+    number_reservation_raise(application=application, chat_number=0, highest=seed)
+    return seed
+
+
 def chat_create(*, token: str, idempotency_key: str | None = None) -> Chat:
     """Allocate the next chat number and queue the row; touches Redis only, never SQL.
 
@@ -40,7 +65,7 @@ def chat_create(*, token: str, idempotency_key: str | None = None) -> Chat:
     allocation = chat_number_allocate(
         token=token,
         payload={"created_at": now.isoformat()},
-        highest_chat_number=application_highest_chat_number,
+        reseed=lambda current, _known: chat_counter_reseed(token=token, current=current),
         idempotency=idempotency_key,
     )
     created_at = datetime.fromisoformat(allocation.payload["created_at"])
@@ -87,10 +112,14 @@ def chats_persist(*, records: list[ChatRecord]) -> None:
             ).update(created_at=record.created_at, updated_at=record.created_at)
     fields = [chat_field(record.token, record.number) for record in [*records, *orphans]]
     touched = {application_ids[record.token] for record in records}
-    transaction.on_commit(lambda: _after_persist(fields, touched), robust=True)
+    persisted = [(record.token, record.number) for record in records]
+    transaction.on_commit(lambda: _after_persist(fields, touched, persisted), robust=True)
 
 
-def _after_persist(fields: list[str], application_ids: set[int]) -> None:
+def _after_persist(
+    fields: list[str], application_ids: set[int], persisted: list[tuple[str, int]]
+) -> None:
+    numbers_persisted(chats=persisted)
     pending_clear(fields)
     changes.changes_mark(application_ids=application_ids, chat_ids=set())
 

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 
 from applications.models import Application
 from chatapi.errors import NotFound
@@ -18,6 +18,11 @@ def message_list(*, chat: Chat) -> QuerySet[Message]:
 
 def message_find(*, chat: Chat, number: int) -> Message | None:
     return Message.objects.filter(chat=chat, number=number).first()
+
+
+def message_highest_number(*, chat: Chat) -> int:
+    """The highest persisted message number of a chat, 0 if none (the allocator's reseed)."""
+    return Message.objects.filter(chat=chat).aggregate(highest=Max("number"))["highest"] or 0
 
 
 def message_pending(*, application: Application, chat_number: int, number: int) -> Message | None:

@@ -10,11 +10,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from applications.models import Application
-from applications.selectors import application_highest_chat_number
+from applications.selectors import number_reservation_get
+from applications.services import number_reservation_raise
 from chatapi import changes
 from chatapi.dead_letters import dead_letter_add
 from chatapi.errors import UNAVAILABLE_ERRORS, IdempotencyKeyReused, NotFound
-from chatapi.numbering import message_number_allocate
+from chatapi.numbering import (
+    message_number_allocate,
+    numbers_persisted,
+    reserve,
+    token_unknown_remember,
+)
 from chatapi.pending import (
     Claim,
     drain_idle,
@@ -26,11 +32,11 @@ from chatapi.pending import (
     pending_replace,
 )
 from chats.models import Chat
-from chats.selectors import chat_find, chat_highest_message_number
+from chats.selectors import chat_find
 from chats.services import ChatRecord, chats_persist
 from messages_app import tasks
 from messages_app.models import Message
-from messages_app.selectors import message_pending
+from messages_app.selectors import message_highest_number, message_pending
 from search.indexing import messages_index_later
 
 logger = logging.getLogger(__name__)
@@ -70,6 +76,30 @@ def _journal_payload(body: str, created_at: datetime, updated_at: datetime) -> d
     }
 
 
+def message_counter_reseed(
+    *, token: str, chat_number: int, current: int | None, known: bool
+) -> int:
+    """A safe new value for a chat's message counter that Redis cannot vouch for.
+
+    Only for a chat that exists: Redis has a record of it (``known``: its counter, or its
+    journal entry when the counter was lost), or SQL has its row. A chat number never handed
+    out has neither, and stays a 404 (chatapi.numbering, I2). The value is beyond every
+    message number that can have been handed out, and reserved in SQL before it is returned.
+    """
+    application = Application.objects.filter(token=token).first()
+    if application is None:
+        token_unknown_remember(token)
+        raise NotFound("No application with this token.")
+    chat = chat_find(application=application, number=chat_number)
+    if chat is None and not known:
+        raise NotFound(f"No chat {chat_number} in this application.")
+    persisted = 0 if chat is None else message_highest_number(chat=chat)
+    reserved = number_reservation_get(application=application, chat_number=chat_number)
+    seed = max(persisted, reserved, current or 0) + reserve()
+    number_reservation_raise(application=application, chat_number=chat_number, highest=seed)
+    return seed
+
+
 def message_create(
     *, token: str, chat_number: int, body: str, idempotency_key: str | None = None
 ) -> Message:
@@ -85,8 +115,9 @@ def message_create(
         token=token,
         chat_number=chat_number,
         payload=_journal_payload(body, now, now),
-        highest_chat_number=application_highest_chat_number,
-        highest_message_number=chat_highest_message_number,
+        reseed=lambda current, known: message_counter_reseed(
+            token=token, chat_number=chat_number, current=current, known=known
+        ),
         idempotency=idempotency_key,
     )
     first = allocation.payload
@@ -176,14 +207,19 @@ def messages_persist(*, records: list[MessageRecord]) -> None:
     fields = [message_field(r.token, r.chat_number, r.number) for r in [*records, *orphans]]
     changed_applications = {app_id for app_id, _ in missing}
     index_keys = [(chat_ids[(application_ids[r.token], r.chat_number)], r.number) for r in records]
+    persisted = [(r.token, r.chat_number, r.number) for r in records]
     transaction.on_commit(
-        lambda: _after_persist(fields, changed_applications, index_keys), robust=True
+        lambda: _after_persist(fields, changed_applications, index_keys, persisted), robust=True
     )
 
 
 def _after_persist(
-    fields: list[str], application_ids: set[int], index_keys: list[tuple[int, int]]
+    fields: list[str],
+    application_ids: set[int],
+    index_keys: list[tuple[int, int]],
+    persisted: list[tuple[str, int, int]],
 ) -> None:
+    numbers_persisted(messages=persisted)
     pending_clear(fields)
     changes.changes_mark(
         application_ids=application_ids, chat_ids={chat_id for chat_id, _ in index_keys}

@@ -13,14 +13,16 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
-from applications.selectors import application_highest_chat_number
+from applications.models import NumberReservation
 from applications.tests.factories import ApplicationFactory
 from chatapi.numbering import application_register, chat_number_allocate, message_number_allocate
 from chatapi.pending import pending_count
-from chats.selectors import chat_highest_message_number
+from chats.services import chat_counter_reseed
 from chats.tests.factories import ChatFactory
+from messages_app.services import message_counter_reseed
 from messages_app.tests.factories import MessageFactory
 from tests import HttpApi
 
@@ -153,32 +155,33 @@ def test_one_idempotency_key_sent_at_once_by_16_threads_creates_one_message(api_
 
 
 def allocate_message(token: str, chat_number: int, seed_calls: list[int] | None = None) -> int:
-    def highest_message_number(token_: str, chat_number_: int) -> int:
+    def reseed(current: int | None, known: bool) -> int:
         if seed_calls is not None:
             seed_calls.append(1)
-            time.sleep(0.05)  # a slow seed query: widens the window in which others ask too
-        return chat_highest_message_number(token_, chat_number_)
+            time.sleep(0.05)  # a slow reseed: widens the window in which others ask too
+        return message_counter_reseed(
+            token=token, chat_number=chat_number, current=current, known=known
+        )
 
     return message_number_allocate(
         token=token,
         chat_number=chat_number,
         payload={"body": "b", "created_at": "2024-01-01T00:00:00+00:00"},
-        highest_chat_number=application_highest_chat_number,
-        highest_message_number=highest_message_number,
+        reseed=reseed,
     ).number
 
 
 def allocate_chat(token: str, seed_calls: list[int] | None = None) -> int:
-    def highest_chat_number(token_: str) -> int | None:
+    def reseed(current: int | None, _known: bool) -> int:
         if seed_calls is not None:
             seed_calls.append(1)
             time.sleep(0.05)
-        return application_highest_chat_number(token_)
+        return chat_counter_reseed(token=token, current=current)
 
     return chat_number_allocate(
         token=token,
         payload={"created_at": "2024-01-01T00:00:00+00:00"},
-        highest_chat_number=highest_chat_number,
+        reseed=reseed,
     ).number
 
 
@@ -210,7 +213,12 @@ def test_allocator_reseeds_once_when_many_threads_find_the_counters_gone(redis_c
         lambda _: [allocate_message(token, 1, seed_calls) for _ in range(10)], threads=32
     )
 
-    assert_exactly(messages, persisted + 1, persisted + 32 * 10)
+    # One reseed wins (the first to reach Redis); the others' seeds are ignored, so the numbers
+    # follow each other from there: past the reserve, and never below what SQL reserved.
+    first = min(messages)
+    assert_exactly(messages, first, first + 32 * 10 - 1)
+    assert first > persisted + settings.REDIS_RESTART_NUMBER_GAP
+    assert first - 1 in reserved(chat.application, 1)
     # The race this test is about did happen: several threads loaded a seed at the same time.
     assert len(seed_calls) > 1, seed_calls
 
@@ -218,5 +226,15 @@ def test_allocator_reseeds_once_when_many_threads_find_the_counters_gone(redis_c
     seed_calls.clear()
     chats = run_together(lambda _: [allocate_chat(token, seed_calls) for _ in range(5)], threads=32)
 
-    assert_exactly(chats, 3, 2 + 32 * 5)
+    first = min(chats)
+    assert_exactly(chats, first, first + 32 * 5 - 1)
+    assert first > 2 + settings.REDIS_RESTART_NUMBER_GAP
     assert len(seed_calls) > 1, seed_calls
+
+
+def reserved(application, chat_number: int) -> set[int]:
+    """Every value a reseed of this counter may have applied is at most the reservation."""
+    highest = NumberReservation.objects.get(
+        application=application, chat_number=chat_number
+    ).highest
+    return set(range(highest + 1))

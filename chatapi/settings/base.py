@@ -105,10 +105,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 # Seconds a Redis call may take before the request fails with 503 instead of hanging.
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
-# How far chat and message numbers jump the first time a counter is used after Redis restarted:
-# more than one counter can hand out in the second that AOF (appendfsync everysec) may lose in
-# a machine crash, so that no number handed out in that second is handed out again.
-REDIS_RESTART_NUMBER_GAP = env.int("REDIS_RESTART_NUMBER_GAP", default=1000)
+# The reserve of the allocator (chatapi.numbering): how far a counter may run ahead of what SQL
+# holds, so how many rows of one chat (or chats of one application) may wait to be persisted
+# before creates answer 503 backlog_full, and how far numbers jump after Redis lost or may have
+# lost increments (a restart, a failover, a flush). Larger rides out longer database outages on
+# a hot chat; smaller leaves smaller gaps.
+REDIS_RESTART_NUMBER_GAP = env.int("REDIS_RESTART_NUMBER_GAP", default=10000)
 # Prefix of every key this service writes, so that several deployments can share one Redis.
 REDIS_KEY_PREFIX = env("REDIS_KEY_PREFIX", default="chatapi")
 
@@ -121,8 +123,6 @@ CACHES = {
         "OPTIONS": {
             "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
             "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
-            # Notices a restart of Redis on reconnecting (see chatapi.redis_client).
-            "CONNECTION_FACTORY": "chatapi.redis_client.RestartAwareConnectionFactory",
         },
     }
 }

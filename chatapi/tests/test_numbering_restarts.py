@@ -1,139 +1,181 @@
-"""The allocator after Redis restarted (chatapi.redis_client, chatapi.numbering).
+"""The allocator's invariants (chatapi.numbering) when Redis lost, or may have lost, writes.
 
-A restart is simulated the way the code sees one: the recorded ``run_id`` is not the server's
-any more when a connection is made. The real restarts, clean, killed and with the last second
-of the AOF lost, are the fault drills' (tests/drills).
+A restart is simulated the way the script sees one: the counter was last checked in another run
+of Redis (another replication ID). Losses are simulated by what they leave: a flushed database,
+a counter rolled back as an AOF cut would roll it back. The real restarts, kills, AOF cuts and
+failovers are in tests/drills and in the history checker (tests/history).
 """
 
 import pytest
 from django.conf import settings
 
-from applications.selectors import application_highest_chat_number
+from applications.models import NumberReservation
 from applications.tests.factories import ApplicationFactory
+from chatapi.errors import BacklogFull, NotFound
 from chatapi.numbering import (
     application_key,
     application_register,
-    chat_number_allocate,
-    message_number_allocate,
+    numbers_persisted,
 )
-from chatapi.redis_client import redis_connection, redis_epoch_key, redis_key
-from chats.selectors import chat_highest_message_number
+from chatapi.redis_client import redis_connection
+from chatapi.tests.test_numbering import chat_allocate, message_allocate
 from chats.tests.factories import ChatFactory
 from messages_app.tests.factories import MessageFactory
 
 pytestmark = pytest.mark.django_db
 
-GAP = settings.REDIS_RESTART_NUMBER_GAP
+R = settings.REDIS_RESTART_NUMBER_GAP
 
 
-def reconnect() -> None:
-    """Drop every pooled connection, so that the next command makes a new one."""
+def restart_seen(token: str) -> None:
+    """What a restart of Redis leaves: every counter was checked in a run that is over."""
+    key = application_key(token)
     client = redis_connection()
-    client.connection_pool.disconnect()
-    client.ping()
+    runs = [field for field in client.hkeys(key) if field in (b"chats:run",) or field[:2] == b"r:"]
+    if runs:
+        client.hset(key, mapping=dict.fromkeys(runs, "a-run-before-the-restart"))
 
 
-def restart_seen() -> None:
-    """What a restart looks like to the next new connection: another ``run_id``."""
-    redis_connection().set(redis_key("run-id"), "the-run-before-the-restart")
-    reconnect()
-
-
-def epoch() -> int:
-    return int(redis_connection().get(redis_epoch_key()) or 0)
-
-
-def chat(token: str) -> int:
-    return chat_number_allocate(
-        token=token, payload={}, highest_chat_number=application_highest_chat_number
-    ).number
-
-
-def message(token: str, chat_number: int) -> int:
-    return message_number_allocate(
-        token=token,
-        chat_number=chat_number,
-        payload={"body": "x"},
-        highest_chat_number=application_highest_chat_number,
-        highest_message_number=chat_highest_message_number,
-    ).number
-
-
-def test_a_new_connection_records_the_run_and_counts_a_restart_once():
-    reconnect()
-    assert redis_connection().get(redis_key("run-id"))
-    assert epoch() == 0  # the first run seen is not a restart
-
-    restart_seen()
-    assert epoch() == 1
-    for _ in range(3):  # every process reconnects after a restart: still one restart
-        reconnect()
-    assert epoch() == 1
+def registered() -> str:
+    application = ApplicationFactory()
+    application_register(token=application.token)
+    return application.token
 
 
 def test_without_a_restart_counters_are_trusted_and_no_sql_runs(django_assert_num_queries):
-    application = ApplicationFactory()
-    application_register(token=application.token)
-    first = chat(application.token)
-    reconnect()  # a new connection to the same run of Redis is no restart
-
+    token = registered()
     with django_assert_num_queries(0):
-        numbers = [message(application.token, first) for _ in range(3)]
-
+        first = chat_allocate(token)
+        numbers = [message_allocate(token, first) for _ in range(3)]
     assert numbers == [1, 2, 3]
 
 
-def test_counters_behind_sql_after_a_restart_move_past_it_with_the_gap(
+def test_after_a_restart_each_counter_moves_past_sql_and_the_reserve_once(
     django_assert_max_num_queries,
 ):
     """The lost second: Redis says 2 chats and 1 message, the worker had persisted more."""
     application = ApplicationFactory()
     persisted = ChatFactory(application=application, number=5)
     MessageFactory(chat=persisted, number=8)
-    redis_connection().hset(application_key(application.token), mapping={"chats": 2, "m:5": 1})
-    restart_seen()
+    application_register(token=application.token)
+    redis_connection().hset(application_key(application.token), "chats", 2)
+    redis_connection().hset(application_key(application.token), mapping={"m:5": 1, "c:5": 0})
+    restart_seen(application.token)
 
-    assert chat(application.token) == 5 + GAP + 1
-    assert message(application.token, 5) == 8 + GAP + 1
-    # Compared once: from now on the counters are trusted again, no SQL.
+    assert chat_allocate(application.token) == 5 + R + 1
+    assert message_allocate(application.token, 5) == 8 + R + 1
+    # Checked once: from now on the counters are trusted again, no SQL.
     with django_assert_max_num_queries(0):
-        assert chat(application.token) == 5 + GAP + 2
-        assert message(application.token, 5) == 8 + GAP + 2
+        assert chat_allocate(application.token) == 5 + R + 2
+        assert message_allocate(application.token, 5) == 8 + R + 2
+    # Reserved in SQL before they were used.
+    reserved = dict(
+        NumberReservation.objects.filter(application=application).values_list(
+            "chat_number", "highest"
+        )
+    )
+    assert reserved == {0: 5 + R, 5: 8 + R}
 
 
 def test_counters_ahead_of_sql_are_never_lowered():
     """Rows accepted and not persisted yet are above what SQL holds: Redis is right there."""
-    application = ApplicationFactory()
-    ChatFactory(application=application, number=1)
-    redis_connection().hset(application_key(application.token), mapping={"chats": 10, "m:1": 40})
-    restart_seen()
+    token = registered()
+    for _ in range(10):
+        chat_allocate(token)
+    for _ in range(40):
+        message_allocate(token, 1)
+    restart_seen(token)
 
-    assert chat(application.token) == 10 + GAP + 1
-    assert message(application.token, 1) == 40 + GAP + 1
+    assert chat_allocate(token) == 10 + R + 1
+    assert message_allocate(token, 1) == 40 + R + 1
 
 
-def test_every_chat_is_compared_once_after_each_restart():
-    application = ApplicationFactory()
-    application_register(token=application.token)
-    first, second = chat(application.token), chat(application.token)
-    assert [message(application.token, first), message(application.token, second)] == [1, 1]
+def test_a_chat_never_handed_out_stays_a_404_after_a_restart():
+    """The ghost chat: after a restart the chat counter jumped by the reserve; the numbers it
+    skipped are not chats, and a message to one is a 404 that creates nothing."""
+    token = registered()
+    assert chat_allocate(token) == 1
+    restart_seen(token)
+    assert chat_allocate(token) == 1 + R + 1
 
-    restart_seen()
-    assert message(application.token, first) == 1 + GAP + 1
-    assert message(application.token, second) == 1 + GAP + 1
-    assert message(application.token, first) == 1 + GAP + 2
+    for ghost in (2, 500, R, R + 1):
+        with pytest.raises(NotFound, match=f"No chat {ghost} in"):
+            message_allocate(token, ghost)
+    assert message_allocate(token, 1) == 1 + R  # chat 1 is real; its counter was re-checked too
 
-    restart_seen()
-    assert epoch() == 2
-    assert message(application.token, first) == 1 + 2 * GAP + 3
+
+def test_a_chat_above_a_trusted_counter_is_a_404_without_sql(django_assert_num_queries):
+    token = registered()
+    chat_allocate(token)
+    with django_assert_num_queries(0), pytest.raises(NotFound, match="No chat 2 in"):
+        message_allocate(token, 2)
+
+
+def test_a_chat_lost_with_its_counter_is_found_in_sql_or_in_the_journal(redis_clean):
+    """Redis lost the application's hash but kept the journal (an eviction): a chat accepted
+    and not persisted yet still exists, one persisted exists, anything else is a 404."""
+    token = registered()
+    chat_allocate(token)  # chat 1, journaled only
+    redis_clean.delete(application_key(token))
+
+    assert message_allocate(token, 1) == R + 1
+    with pytest.raises(NotFound, match="No chat 2 in"):
+        message_allocate(token, 2)
+
+
+def test_losses_in_a_row_never_hand_a_number_out_twice(redis_clean):
+    """Flushed twice with nothing persisted in between: only the SQL reservation remembers
+    that the first rebuild handed numbers out, and the second rebuild starts beyond them."""
+    token = registered()
+    handed_out = [chat_allocate(token) for _ in range(3)]
+    redis_clean.flushdb()
+    handed_out += [chat_allocate(token) for _ in range(5)]
+    redis_clean.flushdb()
+    handed_out += [chat_allocate(token) for _ in range(2)]
+
+    assert handed_out == [1, 2, 3, R + 1, R + 2, R + 3, R + 4, R + 5, 2 * R + 1, 2 * R + 2]
+
+
+def test_a_counter_never_runs_more_than_the_reserve_ahead_of_sql(settings):
+    """Past the reserve, creates are refused (nothing allocated) until rows are persisted."""
+    settings.REDIS_RESTART_NUMBER_GAP = 3
+    token = registered()
+    assert [chat_allocate(token) for _ in range(3)] == [1, 2, 3]
+    with pytest.raises(BacklogFull):
+        chat_allocate(token)
+
+    numbers_persisted(chats=[(token, 2)])
+    assert [chat_allocate(token) for _ in range(2)] == [4, 5]
+    with pytest.raises(BacklogFull):
+        chat_allocate(token)
+
+    assert [message_allocate(token, 5) for _ in range(3)] == [1, 2, 3]
+    with pytest.raises(BacklogFull):
+        message_allocate(token, 5)
+    numbers_persisted(messages=[(token, 5, 3)])
+    assert message_allocate(token, 5) == 4
+
+
+def test_persisted_numbers_only_raise_what_is_covered():
+    token = registered()
+    chat_allocate(token)
+    key = application_key(token)
+    numbers_persisted(chats=[(token, 1)])
+    numbers_persisted(chats=[(token, 0)])  # late and out of order: no effect
+    numbers_persisted(messages=[(token, 9, 4)])  # a counter Redis does not have: not created
+
+    assert redis_connection().hget(key, "chats:covered") == b"1"
+    assert not redis_connection().hexists(key, "m:9")
+    assert not redis_connection().hexists(key, "c:9")
 
 
 def test_what_is_created_after_a_restart_starts_at_1():
-    restart_seen()
-    application = ApplicationFactory()
-    application_register(token=application.token)
+    token = registered()
+    restart_seen(token)  # nothing to re-check for an application registered in this run
+    other = registered()
 
-    first = chat(application.token)
+    first = chat_allocate(other)
 
     assert first == 1
-    assert [message(application.token, first) for _ in range(2)] == [1, 2]
+    assert [message_allocate(other, first) for _ in range(2)] == [1, 2]
+    assert chat_allocate(token) == R + 1

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 from applications.models import Application
@@ -101,8 +102,9 @@ def test_create_is_persisted_once_with_its_number_and_time(api, token):
         assert api.get(f"{chats_url(token)}/{body['number']}").json() == body
 
 
-def test_numbers_continue_after_the_persisted_chats(api):
-    """An application the allocator has not seen (Redis lost it) is seeded from SQL."""
+def test_numbers_continue_past_the_reserve_when_redis_lost_the_application(api):
+    """Redis lost the counter (chatapi.numbering): chats 4 and more may have been handed out
+    and lost, so the counter is rebuilt from SQL plus the reserve, and the reserve recorded."""
     application = ApplicationFactory()
     for number in (1, 2, 3):
         ChatFactory(application=application, number=number)
@@ -110,8 +112,13 @@ def test_numbers_continue_after_the_persisted_chats(api):
     response = api.post(chats_url(application.token))
 
     assert response.status_code == 201
-    assert response.json()["number"] == 4
-    assert api.post(chats_url(application.token)).json()["number"] == 5
+    assert response.json()["number"] == 3 + settings.REDIS_RESTART_NUMBER_GAP + 1
+    assert api.post(chats_url(application.token)).json()["number"] == (
+        3 + settings.REDIS_RESTART_NUMBER_GAP + 2
+    )
+    assert application.number_reservations.get(chat_number=0).highest == (
+        3 + settings.REDIS_RESTART_NUMBER_GAP
+    )
 
 
 def test_get_a_chat_accepted_but_not_persisted_yet(api, token):

@@ -207,8 +207,8 @@ def test_a_message_persisted_before_its_chat_leaves_one_chat_with_the_chat_time(
     assert Message.objects.count() == 1
 
 
-def test_numbers_continue_after_the_persisted_messages(api):
-    """A chat the allocator has not seen (Redis lost it) is seeded from SQL."""
+def test_numbers_continue_past_the_reserve_when_redis_lost_the_chat(api):
+    """A persisted chat whose counter Redis lost is rebuilt from SQL plus the reserve."""
     chat = ChatFactory(number=2)
     for number in (1, 2, 3):
         MessageFactory(chat=chat, number=number)
@@ -216,7 +216,7 @@ def test_numbers_continue_after_the_persisted_messages(api):
     response = api.post(messages_url(chat.application.token, 2), {"body": "x"}, format="json")
 
     assert response.status_code == 201
-    assert response.json()["number"] == 4
+    assert response.json()["number"] == 3 + settings.REDIS_RESTART_NUMBER_GAP + 1
 
 
 @pytest.mark.parametrize("body", UNICODE_BODIES)

@@ -1,0 +1,86 @@
+-- Allocate the next chat or message number and journal its row, in one atomic step.
+-- Called by chatapi.numbering, which documents the invariants this script keeps.
+--
+-- KEYS: the application's hash, its unknown-token marker, the journal's entries, the journal's
+--       clock, the Idempotency-Key record (a placeholder when the request has no key), the
+--       drain-requested marker.
+-- ARGV: kind ('chat' or 'message'), token, chat number ('' for a chat), payload (JSON), now
+--       (epoch seconds), idempotency TTL in seconds ('' when there is no key), reserve (how
+--       many numbers a counter may run ahead of what SQL knows), drain interval in ms, seed
+--       ('' unless the caller answers a 'reseed').
+--
+-- Every counter of the application's hash is three fields: the last number handed out, the
+-- highest number SQL is known to cover (a persisted row or a reservation), and the replication
+-- ID of the Redis run that last checked it against SQL.
+local application, unknown_token, journal, clock, idempotency, drain_marker = unpack(KEYS)
+local kind, token, chat, payload, now, idempotency_ttl, reserve, drain_ms, seed = unpack(ARGV)
+
+-- The replication ID changes when Redis restarts (whatever it kept) and when a replica is
+-- promoted: exactly when a counter may have lost increments that were already answered.
+local run = string.sub(string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)'), 1, 16)
+
+if idempotency_ttl ~= '' then
+  local first = redis.call('GET', idempotency)
+  if first then return {'replay', first} end
+end
+
+if redis.call('EXISTS', application) == 0 and redis.call('EXISTS', unknown_token) == 1 then
+  return {'no_application'}
+end
+
+local last, covered, checked
+if kind == 'chat' then
+  last, covered, checked = 'chats', 'chats:covered', 'chats:run'
+else
+  last, covered, checked = 'm:' .. chat, 'c:' .. chat, 'r:' .. chat
+end
+
+local counter = redis.call('HGET', application, last)
+if not counter
+  or redis.call('HGET', application, checked) ~= run
+  or not redis.call('HGET', application, covered) then
+  -- Not trustworthy as it stands: missing (flushed, evicted, never seen) or from another run.
+  if seed == '' then
+    -- For a message: whether Redis has a record of the chat (its counter, or its journal entry
+    -- when the counter was lost); without one, only a row in SQL can prove the chat exists.
+    local known = 1
+    if kind == 'message' and not counter then
+      -- No record of the chat here. A trusted chat counter is beyond every chat number ever
+      -- handed out, so a number above it is certainly not a chat, with no need to ask SQL.
+      local chats = redis.call('HGET', application, 'chats')
+      if chats and redis.call('HGET', application, 'chats:run') == run
+        and tonumber(chat) > tonumber(chats) then
+        return {'no_chat'}
+      end
+      known = redis.call('HEXISTS', journal, 'c:' .. token .. ':' .. chat)
+    end
+    return {'reseed', counter or '', known}
+  end
+  -- The caller reserved up to the seed in SQL: raise to it, never lower.
+  local value = math.max(tonumber(counter or '0'), tonumber(seed))
+  local known = math.max(tonumber(redis.call('HGET', application, covered) or '0'), tonumber(seed))
+  redis.call('HSET', application, last, value, covered, known, checked, run)
+  counter = value
+end
+
+local number = tonumber(counter) + 1
+if number > tonumber(redis.call('HGET', application, covered)) + tonumber(reserve) then
+  return {'backlog'}
+end
+redis.call('HSET', application, last, number)
+
+local entry
+if kind == 'chat' then
+  -- The chat exists from now on: its message counter is the explicit record of it.
+  redis.call('HSET', application, 'm:' .. number, 0, 'c:' .. number, 0, 'r:' .. number, run)
+  entry = 'c:' .. token .. ':' .. number
+else
+  entry = 'm:' .. token .. ':' .. chat .. ':' .. number
+end
+redis.call('HSET', journal, entry, payload)
+redis.call('ZADD', clock, now, entry)
+if idempotency_ttl ~= '' then
+  redis.call('SET', idempotency, number .. ' ' .. payload, 'EX', idempotency_ttl)
+end
+local drain = redis.call('SET', drain_marker, '1', 'NX', 'PX', drain_ms) and 1 or 0
+return {'ok', number, drain}
