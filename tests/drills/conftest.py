@@ -46,8 +46,9 @@ class DrillRedis:
     same port from the same folder, replaying the AOF.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *extra_args: str) -> None:
         self.directory = directory
+        self.extra_args = list(extra_args)
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: ServiceProcess | None = None
@@ -82,6 +83,7 @@ class DrillRedis:
                 "yes",
                 "--maxmemory-policy",
                 "noeviction",
+                *self.extra_args,
             ],
             dict(os.environ),
             self.directory / f"redis-{self.starts}.log",

@@ -502,7 +502,11 @@ def test_creates_answer_503_quickly_when_redis_is_unreachable(drill_redis, drill
                 assert data == {
                     "error": {
                         "code": "service_unavailable",
-                        "message": "The number allocator (Redis) is unavailable; retry.",
+                        "message": (
+                            "The number allocator (Redis) failed during the request, so the "
+                            "outcome is unknown: retry with the same Idempotency-Key to get "
+                            "exactly one."
+                        ),
                     }
                 }, data
                 # REDIS_SOCKET_TIMEOUT is 2 s: one timeout, no retries piled on top of it.
