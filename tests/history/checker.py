@@ -14,7 +14,7 @@ and checks, with the contract (../shared/API.md) and issue 8's invariants I1-I3:
   loss window fell between its attempts (its Idempotency-Key record may have been lost).
 - ``untraced_row``: a persisted message no client sent; ``persisted_from_fail``: one whose every
   attempt was answered 4xx (a 404 included). ``untraced_chat``: more persisted chats that no
-  201 named than creates whose outcome stayed unknown could explain.
+  201 named (ghost chats aside) than creates whose outcome stayed unknown could explain.
 - ``ghost_chat``: a chat number answered 404 (and never handed out by a 201) that was used
   later: a message to it answered 201, a GET answered 200, or a row persisted in it (I2).
 - ``read_your_writes``: a GET after a 201 answered 404, or 200 with another body. A 404 is
@@ -105,6 +105,7 @@ class Checker:
             if op.key is not None:
                 self.keys.setdefault(op.key, _Key([])).attempts.append(op)
         self.by_id = {op.id: op for op in self.ops}
+        self.ghosts: dict[str, set[int]] = defaultdict(set)  # found by check_ghost_chats
         self.by_body = {key.first.body: key for key in self.keys.values() if key.first.body}
         # token -> chat number -> the keys whose 201 named it
         self.ok_chats: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
@@ -148,8 +149,8 @@ class Checker:
         self.check_server_errors()
         self.check_duplicates()
         self.check_oks_persisted()
-        self.check_rows_traced()
         self.check_ghost_chats()
+        self.check_rows_traced()
         self.check_reads()
         self.check_walks()
         self.check_idempotency()
@@ -240,7 +241,8 @@ class Checker:
                 else:
                     self._add("persisted_twice", f"{body!r} persisted as {sorted(where)}")
         for token, persisted in self.db.chats.items():
-            untraced = sorted(set(persisted) - set(self.ok_chats.get(token, {})))
+            named = set(self.ok_chats.get(token, {})) | self.ghosts[token]
+            untraced = sorted(set(persisted) - named)
             ambiguous = [
                 key
                 for key in self.keys.values()
@@ -274,6 +276,7 @@ class Checker:
             if rows:
                 evidence.append(f"{len(rows)} messages persisted in it")
             if evidence:
+                self.ghosts[token].add(number)
                 self._add(
                     "ghost_chat",
                     f"chat {number} of app {token[:8]} was a 404 ({_describe(first_404)}) and "

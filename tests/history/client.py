@@ -10,7 +10,8 @@ keeps to an application and a chat of its own for a while, as a chat client does
 - probes a chat number that was never handed out: far above the highest it has seen, or inside
   a jump in the numbers it has seen (the gap left after a Redis restart): a GET first, and if
   that is a 404, a POST of a message to it, which must be a 404 too;
-- walks the ``next`` links of a chat's message list while it is being written.
+- walks the ``next`` links of the message list of its application's first chat, which every
+  thread posts to now and then, so the list grows during the walk.
 
 Nothing here imports Django: the clients know the service only through HTTP.
 """
@@ -140,6 +141,12 @@ class Knowledge:
             if number > highest + GAP_MIN:
                 self.gaps.setdefault(token, []).append((highest, number))
             known.append(number)
+
+    def hot_chat(self, token: str) -> int | None:
+        """The application's first chat, which every thread writes to now and then."""
+        with self.lock:
+            known = self.chats.get(token) or []
+            return known[0] if known else None
 
     def some_chat(self, token: str, rng: random.Random) -> int | None:
         with self.lock:
@@ -310,14 +317,14 @@ class Client:
             draw = self.rng.random()
             if draw < 0.05:
                 self.probe(app)
-            elif draw < 0.07 and chat is not None:
-                self.walk(app, chat)
-            elif draw < 0.075:
+            elif draw < 0.06 and self.knowledge.hot_chat(app) is not None:
+                self.walk(app, self.knowledge.hot_chat(app) or 0)
+            elif draw < 0.065:
                 token = self.create_app()
                 if token is not None:
                     self.knowledge.app_added(token)
                     app, chat, posted = token, None, MESSAGES_PER_CHAT
-            elif draw < 0.11 or chat is None or posted >= MESSAGES_PER_CHAT:
+            elif draw < 0.10 or chat is None or posted >= MESSAGES_PER_CHAT:
                 if self.rng.random() < 0.3:
                     app = self.rng.choice(self.knowledge.apps())
                 created = self.create(CREATE_CHAT, app)
@@ -328,9 +335,9 @@ class Client:
                 else:
                     chat = self.knowledge.some_chat(app, self.rng)
             else:
-                target = (
-                    chat if self.rng.random() < 0.85 else self.knowledge.some_chat(app, self.rng)
-                )
+                target = chat
+                if self.rng.random() < 0.15:
+                    target = self.knowledge.hot_chat(app) or chat
                 created = self.create(CREATE_MESSAGE, app, chat=target)
                 posted += 1
                 if created.outcome == "ok" and self.rng.random() < 0.3:

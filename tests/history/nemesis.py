@@ -50,15 +50,20 @@ QUIET_START = 2.5
 QUIET_END = 3.0
 
 
-def schedule(seed: int, duration: float) -> list[tuple[float, str]]:
+def schedule(
+    seed: int, duration: float, allowed: tuple[str, ...] = ALL_FAULTS
+) -> list[tuple[float, str]]:
     """``[(seconds after the start, fault kind), ...]``: every kind once in an order drawn from
     the seed (as far as the run is long enough), then kinds drawn at random."""
+    unknown = set(allowed) - set(ALL_FAULTS)
+    if unknown:
+        raise ValueError(f"no such fault: {sorted(unknown)}; the kinds are {ALL_FAULTS}")
     rng = random.Random(seed)  # noqa: S311 - a schedule, not a secret
-    kinds = rng.sample(ALL_FAULTS, len(ALL_FAULTS))
+    kinds = rng.sample(allowed, len(allowed))
     plan: list[tuple[float, str]] = []
     at = QUIET_START + rng.uniform(0, 1)
     while at < duration - QUIET_END:
-        kind = kinds[len(plan)] if len(plan) < len(kinds) else rng.choice(ALL_FAULTS)
+        kind = kinds[len(plan)] if len(plan) < len(kinds) else rng.choice(allowed)
         plan.append((round(at, 2), kind))
         at += rng.uniform(2.5, 4.0)
     return plan

@@ -10,7 +10,9 @@ changing), and the checker compares the history with the rows. The test fails on
 violation, after printing the seed's row of the table and the first violations in detail.
 
 Seeds: ``CI_SEEDS`` by default; ``HISTORY_SEEDS=50`` runs seeds 1 to 50, ``HISTORY_SEEDS=3,8``
-those two (``make soak SEEDS=...``). ``HISTORY_SECONDS`` changes the traffic's length.
+those two, ``HISTORY_SEEDS=7-9`` seeds 7 to 9 (``make soak SEEDS=...``).
+``HISTORY_SECONDS`` changes the traffic's length, ``HISTORY_FAULTS=worker_sigkill,redis_sigterm``
+limits the nemesis to those kinds.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from tests.history.client import (
 )
 from tests.history.cluster import Cluster, PrivateMariaDB
 from tests.history.history import CREATE_CHAT, Fault, Op, Recorder, read_ops
-from tests.history.nemesis import Nemesis, schedule
+from tests.history.nemesis import ALL_FAULTS, Nemesis, schedule
 from tests.history.report import Row, details, table
 
 # The seeds CI runs: together they inject every kind of fault several times (see the README).
@@ -53,12 +55,22 @@ pytestmark = [pytest.mark.history, pytest.mark.e2e]
 
 
 def history_seeds() -> list[int]:
+    """``HISTORY_SEEDS``: unset, CI_SEEDS; ``N``, seeds 1 to N; ``A-B``, A to B; ``A,B,...``."""
     raw = os.environ.get("HISTORY_SEEDS", "").strip()
     if not raw:
         return list(CI_SEEDS)
     if raw.isdigit():
         return list(range(1, int(raw) + 1))
+    if "-" in raw:
+        first, last = raw.split("-", 1)
+        return list(range(int(first), int(last) + 1))
     return [int(part) for part in raw.replace(",", " ").split()]
+
+
+def history_faults() -> tuple[str, ...]:
+    """``HISTORY_FAULTS=a,b``: only these kinds of fault (to chase one); unset, all of them."""
+    raw = os.environ.get("HISTORY_FAULTS", "").strip()
+    return tuple(raw.replace(",", " ").split()) if raw else ALL_FAULTS
 
 
 @pytest.mark.parametrize("seed", history_seeds())
@@ -136,7 +148,7 @@ def run(seed: int, cluster: Cluster, directory: Path) -> tuple[list[Op], list[Fa
                 ),
             )
         )
-    nemesis = Nemesis(cluster, seed, schedule(seed, TRAFFIC_SECONDS))
+    nemesis = Nemesis(cluster, seed, schedule(seed, TRAFFIC_SECONDS, history_faults()))
     nemesis.start(started_at)
     ops = recorder.ops()
     for config, popen in clients:
