@@ -140,6 +140,11 @@ class Checker:
             if f.lost_until is not None
         )
 
+    def _faults_between(self, start: float, end: float) -> str:
+        """`` (faults between: kind, ...)`` for the faults that overlapped ``[start, end]``."""
+        kinds = [f.kind for f in self.faults if f.start <= end and f.end >= start]
+        return f" (faults between: {', '.join(kinds)})" if kinds else " (no fault between)"
+
     def _add(self, kind: str, detail: str) -> None:
         self.violations.append(Violation(kind, detail))
 
@@ -165,10 +170,12 @@ class Checker:
         for token, numbers in self.ok_chats.items():
             for number, keys in sorted(numbers.items()):
                 if len(keys) > 1:
+                    oks = sorted((self.keys[key].oks[0] for key in keys), key=lambda op: op.invoke)
                     self._add(
                         "duplicate_number",
                         f"chat {number} of app {token[:8]} handed out to {len(keys)} creates: "
-                        + "; ".join(_describe(self.keys[key].oks[0]) for key in sorted(keys)),
+                        + "; ".join(map(_describe, oks))
+                        + self._faults_between(oks[0].invoke, oks[-1].complete),
                     )
         holders: dict[tuple[str, int, int], set[str]] = defaultdict(set)
         for key, attempts in self.keys.items():
@@ -181,15 +188,20 @@ class Checker:
                 holders[place].add(traced.first.key or "")
         for (token, chat, number), keys in sorted(holders.items()):
             if len(keys) > 1:
-                details = []
-                for key in sorted(keys):
-                    op = (self.keys[key].oks or self.keys[key].attempts)[-1]
-                    persisted = self.db.messages.get((token, chat, number)) == op.body
-                    details.append(f"{_describe(op)}{' (the persisted one)' if persisted else ''}")
+                ops = sorted(
+                    ((self.keys[key].oks or self.keys[key].attempts)[-1] for key in keys),
+                    key=lambda op: op.invoke,
+                )
+                stored = self.db.messages.get((token, chat, number))
                 self._add(
                     "duplicate_number",
                     f"message {number} of chat {chat} of app {token[:8]} handed out to "
-                    f"{len(keys)} creates: " + "; ".join(details),
+                    f"{len(keys)} creates: "
+                    + "; ".join(
+                        f"{_describe(op)}{' (the persisted one)' if op.body == stored else ''}"
+                        for op in ops
+                    )
+                    + self._faults_between(ops[0].invoke, ops[-1].complete),
                 )
 
     def _lost(self, key: _Key, what: str) -> None:
@@ -262,25 +274,31 @@ class Checker:
             if op.kind == READ_CHAT and op.status == 404 and op.number is not None:
                 if op.number not in self.ok_chats.get(op.app, {}):
                     refused.setdefault((op.app, op.number), op)
+        later: dict[tuple[str, int], list[Op]] = defaultdict(list)
+        for op in self.ops:
+            if op.outcome == "ok" and op.kind == CREATE_MESSAGE and op.chat is not None:
+                later[(op.app, op.chat)].append(op)
+            elif op.outcome == "ok" and op.kind == READ_CHAT and op.number is not None:
+                later[(op.app, op.number)].append(op)
+        persisted_in: Counter[tuple[str, int]] = Counter(
+            (token, chat) for token, chat, _ in self.db.messages
+        )
         for (token, number), first_404 in refused.items():
-            evidence = [
-                _describe(op)
-                for op in self.ops
-                if op.app == token and op.invoke > first_404.complete and op.outcome == "ok"
-                if (op.kind == CREATE_MESSAGE and op.chat == number)
-                or (op.kind == READ_CHAT and op.number == number)
-            ]
+            used = [op for op in later[(token, number)] if op.invoke > first_404.complete]
+            evidence = [_describe(op) for op in used]
             if number in self.db.chats.get(token, set()):
                 evidence.append("a row in the chats table")
-            rows = [n for (t, chat, n) in self.db.messages if t == token and chat == number]
-            if rows:
-                evidence.append(f"{len(rows)} messages persisted in it")
+            if persisted_in[(token, number)]:
+                evidence.append(f"{persisted_in[(token, number)]} messages persisted in it")
             if evidence:
                 self.ghosts[token].add(number)
+                until = used[0].complete if used else first_404.complete
                 self._add(
                     "ghost_chat",
                     f"chat {number} of app {token[:8]} was a 404 ({_describe(first_404)}) and "
-                    f"never handed out, then: " + "; ".join(evidence[:4]),
+                    f"never handed out, then: "
+                    + "; ".join(evidence[:4])
+                    + self._faults_between(first_404.invoke, until),
                 )
 
     def check_reads(self) -> None:
