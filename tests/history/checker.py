@@ -213,7 +213,7 @@ class Checker:
             else:
                 self._add("lost_in_flush", what)
         else:
-            self._add("lost_ok", what)
+            self._add("lost_ok", what + self._faults_between(key.first.invoke, key.last_complete))
 
     def check_oks_persisted(self) -> None:
         for key in self.keys.values():

@@ -23,6 +23,8 @@ import signal
 import threading
 import time
 
+import redis
+
 from tests.history.cluster import LEASE_SECONDS, Cluster
 from tests.history.history import (
     MARIADB_RESTART,
@@ -112,6 +114,7 @@ class Nemesis:
             time.sleep(self.rng.uniform(0.3, 1.0))
             redis_server.start()
         elif kind == REDIS_SIGKILL:
+            detail = self._aof_state()
             redis_server.kill()
             time.sleep(self.rng.uniform(0.3, 1.0))
             redis_server.start()
@@ -119,9 +122,10 @@ class Nemesis:
             lost_from = time.monotonic()
             size = redis_server.aof_size()
             time.sleep(self.rng.uniform(0.8, 1.2))
+            state = self._aof_state()
             redis_server.kill()
             lost_until = time.monotonic()
-            detail = f"AOF cut by {redis_server.cut_aof(size)} bytes"
+            detail = f"AOF cut by {redis_server.cut_aof(size)} bytes; {state}"
             time.sleep(self.rng.uniform(0.1, 0.5))
             redis_server.start()
         elif kind == REDIS_FLUSHALL:
@@ -150,6 +154,23 @@ class Nemesis:
             raise ValueError(kind)
         self.faults.append(
             Fault(kind, start, time.monotonic(), detail, lost_from=lost_from, lost_until=lost_until)
+        )
+
+    def _aof_state(self) -> str:
+        """Whether Redis was behind with its AOF when it was killed, in its own words.
+
+        With ``appendfsync everysec`` Redis postpones writing its AOF buffer for up to 2 s while
+        a background fsync is still running (``aof_pending_bio_fsync``; each time it gives up
+        waiting, ``aof_delayed_fsync`` counts one), and still answers its clients meanwhile: a
+        SIGKILL then loses writes it acknowledged, even though the machine did not crash.
+        """
+        try:
+            info = self.cluster.redis.client().info("persistence")
+        except redis.RedisError as exc:
+            return f"INFO failed: {exc}"
+        return (
+            f"aof_pending_bio_fsync={info.get('aof_pending_bio_fsync')} "
+            f"aof_delayed_fsync={info.get('aof_delayed_fsync')}"
         )
 
     def _restart_exited_workers(self) -> None:
