@@ -151,12 +151,18 @@ def run(seed: int, cluster: Cluster, directory: Path) -> tuple[list[Op], list[Fa
     nemesis = Nemesis(cluster, seed, schedule(seed, TRAFFIC_SECONDS, history_faults()))
     nemesis.start(started_at)
     ops = recorder.ops()
-    for config, popen in clients:
-        code = popen.wait(timeout=TRAFFIC_SECONDS + 120)
-        log_text = (directory / f"client-{config.process}.log").read_text(errors="replace")
-        assert code == 0, f"client {config.process} exited {code}:\n{log_text}"
-        ops += read_ops(Path(config.output))
-    nemesis.stop()
+    try:
+        for config, popen in clients:
+            code = popen.wait(timeout=TRAFFIC_SECONDS + 120)
+            log_text = (directory / f"client-{config.process}.log").read_text(errors="replace")
+            assert code == 0, f"client {config.process} exited {code}:\n{log_text}"
+            ops += read_ops(Path(config.output))
+    finally:
+        nemesis.stop()
+        for _, popen in clients:
+            if popen.poll() is None:
+                popen.kill()
+                popen.wait()
     return ops, nemesis.faults, nemesis.errors
 
 
