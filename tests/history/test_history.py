@@ -124,6 +124,7 @@ def run(seed: int, cluster: Cluster, directory: Path) -> tuple[list[Op], list[Fa
     started_at = time.monotonic() + 1.0  # the clients' interpreters start meanwhile
     stop_at = started_at + TRAFFIC_SECONDS
     clients = []
+    logs_open = []
     for process in range(CLIENT_PROCESSES):
         config = ClientConfig(
             seed=seed,
@@ -137,6 +138,7 @@ def run(seed: int, cluster: Cluster, directory: Path) -> tuple[list[Op], list[Fa
         path = directory / f"client-{process}.json"
         path.write_text(config.to_json())
         log = (directory / f"client-{process}.log").open("wb")
+        logs_open.append(log)
         clients.append(
             (
                 config,
@@ -163,6 +165,8 @@ def run(seed: int, cluster: Cluster, directory: Path) -> tuple[list[Op], list[Fa
             if popen.poll() is None:
                 popen.kill()
                 popen.wait()
+        for log in logs_open:
+            log.close()
     return ops, nemesis.faults, nemesis.errors
 
 
