@@ -28,9 +28,12 @@ and checks, with the contract (../shared/API.md) and issue 8's invariants I1-I3:
 
 from __future__ import annotations
 
+import json
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tests.history.history import (
     CREATE_APP,
@@ -41,6 +44,7 @@ from tests.history.history import (
     WALK,
     Fault,
     Op,
+    read_ops,
 )
 
 # The contract allows no row to be lost to a FLUSHALL (see the module docstring).
@@ -204,7 +208,7 @@ class Checker:
                     + self._faults_between(ops[0].invoke, ops[-1].complete),
                 )
 
-    def _lost(self, key: _Key, what: str) -> None:
+    def _lost(self, key: _Key, what: str, since: float | None = None) -> None:
         if self._allocated_in_power_loss(key):
             self.excused["lost in a power-loss window"] += 1
         elif self._flushed_before_persisted(key):
@@ -213,7 +217,8 @@ class Checker:
             else:
                 self._add("lost_in_flush", what)
         else:
-            self._add("lost_ok", what + self._faults_between(key.first.invoke, key.last_complete))
+            start = key.first.invoke if since is None else since
+            self._add("lost_ok", what + self._faults_between(start, key.last_complete))
 
     def check_oks_persisted(self) -> None:
         for key in self.keys.values():
@@ -230,7 +235,13 @@ class Checker:
                     elif stored != op.body:
                         # Another create's row holds the number: a duplicate (reported above),
                         # and this 201's row is lost.
-                        self._lost(key, f"{_describe(op)}: persisted with another body {stored!r}")
+                        other = self.by_body.get(stored)
+                        self._lost(
+                            key,
+                            f"{_describe(op)}: its number holds {stored!r}, of "
+                            + (_describe(other.attempts[-1]) if other else "no known create"),
+                            since=min(key.first.invoke, other.first.invoke) if other else None,
+                        )
 
     def check_rows_traced(self) -> None:
         places: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
@@ -386,3 +397,23 @@ def _describe(op: Op) -> str:
 
 def _numbers(numbers: list[int]) -> str:
     return ", ".join(map(str, numbers[:12])) + (" ..." if len(numbers) > 12 else "")
+
+
+def load(directory: Path) -> tuple[list[Op], list[Fault], Database]:
+    """A run saved by test_history.save: the history, the faults and the rows, to check again."""
+    ops = read_ops(directory / "history.jsonl")
+    lines = (directory / "faults.jsonl").read_text().splitlines()
+    faults = [Fault.from_json(line) for line in lines if line]
+    rows = json.loads((directory / "rows.json").read_text(encoding="utf-8"))
+    db = Database(
+        chats={token: set(numbers) for token, numbers in rows["chats"].items()},
+        messages={(token, chat, number): body for token, chat, number, body in rows["messages"]},
+    )
+    return ops, faults, db
+
+
+if __name__ == "__main__":
+    # python -m tests.history.checker DIR: check a saved run again (e.g. after changing a check).
+    saved = load(Path(sys.argv[1]))
+    for violation in check(*saved).violations:
+        print(f"{violation.kind}: {violation.detail}")

@@ -17,6 +17,7 @@ limits the nemesis to those kinds.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import subprocess
@@ -93,6 +94,7 @@ def test_history(
     finally:
         cluster.stop()
 
+    save(tmp_path, ops, faults, db)
     result = check(ops, faults, db)
     row = Row.of(seed, ops, faults, result)
     history_table.append(row)
@@ -256,6 +258,17 @@ def database_rows(mariadb: PrivateMariaDB, tokens: set[str]) -> Database:
     finally:
         conn.close()
     return db
+
+
+def save(directory: Path, ops: list[Op], faults: list[Fault], db: Database) -> None:
+    """What the checker read, to read again: ``history.jsonl``, ``faults.jsonl``, ``rows.json``."""
+    (directory / "history.jsonl").write_text("".join(op.to_json() + "\n" for op in ops))
+    (directory / "faults.jsonl").write_text("".join(f.to_json() + "\n" for f in faults))
+    rows = {
+        "chats": {token: sorted(numbers) for token, numbers in db.chats.items()},
+        "messages": [[*place, body] for place, body in sorted(db.messages.items())],
+    }
+    (directory / "rows.json").write_text(json.dumps(rows, ensure_ascii=False))
 
 
 def logs(cluster: Cluster, lines: int = 30) -> str:
