@@ -1,0 +1,260 @@
+"""The processes a history runs against, all private to it: a MariaDB, a Redis, two gunicorn
+servers and two Celery workers.
+
+Nothing here is shared with the rest of the suite or the machine: the MariaDB is a ``mariadbd``
+of its own, installed into a temporary folder and listening on a free port (the nemesis stops
+it, which must never happen to the shared server), and the Redis is a ``DrillRedis`` (AOF,
+``appendfsync everysec``) on another free port. The servers and workers are the commands the
+other end-to-end tests run (``tests._server_start``), with the history's environment.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import MySQLdb
+from django.conf import settings
+
+from tests import ServiceProcess, _server_start, _wait_until_serving, free_port
+from tests.drills.conftest import DrillRedis
+
+MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
+MARIADB_INSTALL_DB = shutil.which("mariadb-install-db")
+DATABASE = "history"
+# Short, so that a worker SIGSTOPped for longer than this has its rows taken by the other one
+# while it is stopped, and both drains write them (issue 8: two drains overlap).
+LEASE_SECONDS = 2
+
+
+def mariadb_available() -> bool:
+    return MARIADB_INSTALL_DB is not None and Path(MARIADBD).exists()
+
+
+class PrivateMariaDB:
+    """A ``mariadbd`` in a folder of its own; root logs in over TCP with no password."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.datadir = directory / "data"
+        self.port = free_port()
+        self.process: ServiceProcess | None = None
+        self.starts = 0
+
+    def url(self) -> str:
+        return f"mysql://root@127.0.0.1:{self.port}/{DATABASE}"
+
+    def install(self) -> None:
+        """A fresh data folder: ``mariadb-install-db`` with password logins, in under a second."""
+        assert MARIADB_INSTALL_DB is not None
+        subprocess.run(
+            [
+                MARIADB_INSTALL_DB,
+                "--no-defaults",
+                f"--datadir={self.datadir}",
+                f"--user={getpass.getuser()}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    def start(self) -> None:
+        self.starts += 1
+        self.process = ServiceProcess(
+            f"mariadbd on 127.0.0.1:{self.port} (start {self.starts})",
+            [
+                MARIADBD,
+                "--no-defaults",
+                f"--datadir={self.datadir}",
+                f"--port={self.port}",
+                "--bind-address=127.0.0.1",
+                f"--socket={self.directory / 'mariadb.sock'}",
+                f"--pid-file={self.directory / 'mariadb.pid'}",
+                f"--user={getpass.getuser()}",
+                "--skip-log-bin",
+                "--skip-name-resolve",
+                "--innodb-buffer-pool-size=64M",
+                "--character-set-server=utf8mb4",
+                "--collation-server=utf8mb4_unicode_ci",
+            ],
+            dict(os.environ),
+            self.directory / f"mariadb-{self.starts}.log",
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                self.connect(database=None).close()
+                return
+            except MySQLdb.OperationalError:
+                if not self.process.alive():
+                    break
+                time.sleep(0.05)
+        raise RuntimeError(f"mariadbd did not start:\n{self.process.log()}")
+
+    def connect(self, database: str | None = DATABASE) -> MySQLdb.Connection:
+        kwargs = {"db": database} if database else {}
+        return MySQLdb.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user="root",
+            charset="utf8mb4",
+            connect_timeout=2,
+            **kwargs,
+        )
+
+    def create_database(self) -> None:
+        conn = self.connect(database=None)
+        try:
+            conn.cursor().execute(
+                f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+            )
+        finally:
+            conn.close()
+
+    def stop(self, *, kill: bool = False) -> None:
+        """SIGTERM (a clean shutdown) or SIGKILL (a crash: InnoDB recovers at the next start)."""
+        assert self.process is not None
+        if kill:
+            self.process.kill()
+        self.process.stop(timeout=30)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.alive()
+
+
+def service_environment(database_url: str, redis_url: str) -> dict[str, str]:
+    """What every server, worker and ``manage.py`` of a history gets."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    env.pop("CELERY_TASK_ALWAYS_EAGER", None)
+    env.update(
+        DJANGO_SETTINGS_MODULE="chatapi.settings.test",
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        CELERY_BROKER_URL=redis_url,
+        REDIS_KEY_PREFIX="history",
+        CELERY_VISIBILITY_TIMEOUT="5",
+        PERSIST_LEASE_SECONDS=str(LEASE_SECONDS),
+        PERSIST_DRAIN_SECONDS="1",
+        PERSIST_RETRY_SECONDS="1",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+class Cluster:
+    """The servers and workers of one history, on its Redis and the private MariaDB."""
+
+    def __init__(self, directory: Path, mariadb: PrivateMariaDB) -> None:
+        self.directory = directory
+        self.mariadb = mariadb
+        (directory / "redis").mkdir(parents=True)
+        self.redis = DrillRedis(directory / "redis")
+        self.env = service_environment(mariadb.url(), self.redis.url)
+        self.servers: list[ServiceProcess] = []
+        self.ports: list[int] = []
+        self.workers: list[ServiceProcess] = []
+        self.retired: list[ServiceProcess] = []
+
+    def start(self) -> None:
+        self.redis.start()
+        for index in (1, 2):
+            process, port = _server_start(self.env, self.directory, index)
+            self.servers.append(process)
+            self.ports.append(port)
+        for _ in range(2):
+            self.workers.append(self.worker_spawn())
+        for process, port in zip(self.servers, self.ports, strict=True):
+            _wait_until_serving(process, port)
+        for worker in self.workers:
+            worker.wait_for_log(" ready.", timeout=60)
+
+    def worker_spawn(self) -> ServiceProcess:
+        index = len(self.workers) + len(self.retired) + 1
+        return ServiceProcess(
+            f"celery worker {index}",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "chatapi",
+                "worker",
+                "-P",
+                "prefork",
+                "-c",
+                "1",
+                "--loglevel=INFO",
+                "--hostname",
+                f"history-{index}-{uuid.uuid4().hex[:8]}@127.0.0.1",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            self.env,
+            self.directory / f"worker-{index}.log",
+        )
+
+    def worker_replace(self, worker: ServiceProcess) -> ServiceProcess:
+        """Stop ``worker`` for good (if it still runs) and start another in its place."""
+        worker.kill()
+        worker.stop()
+        self.workers.remove(worker)
+        self.retired.append(worker)
+        fresh = self.worker_spawn()
+        self.workers.append(fresh)
+        fresh.wait_for_log(" ready.", timeout=60)
+        return fresh
+
+    def workers_exited(self) -> list[ServiceProcess]:
+        return [worker for worker in self.workers if not worker.alive()]
+
+    def heal(self) -> list[str]:
+        """Everything up again after the nemesis stopped; what had to be done."""
+        done: list[str] = []
+        for worker in self.workers:
+            if worker.alive():
+                os.killpg(worker.popen.pid, signal.SIGCONT)
+        if self.redis.process is None or not self.redis.process.alive():
+            self.redis.start()
+            done.append("redis started")
+        if not self.mariadb.alive():
+            self.mariadb.start()
+            done.append("mariadb started")
+        for worker in self.workers_exited():
+            self.worker_replace(worker)
+            done.append("worker restarted")
+        return done
+
+    def manage(self, *args: str, timeout: float = 120) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=settings.BASE_DIR,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}"
+            )
+        return result.stdout
+
+    def processes(self) -> list[ServiceProcess]:
+        return [*self.servers, *self.workers, *self.retired, *self.redis.processes]
+
+    def stop(self) -> None:
+        for process in [*self.servers, *self.workers]:
+            if process.alive():
+                os.killpg(process.popen.pid, signal.SIGCONT)
+            process.stop()
+        self.redis.stop()

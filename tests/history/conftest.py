@@ -1,0 +1,55 @@
+"""Fixtures of the history checker: the private MariaDB (one per session) and the table."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests import to_terminal
+from tests.drills.conftest import REDIS_SERVER
+from tests.history.cluster import PrivateMariaDB, mariadb_available, service_environment
+from tests.history.report import Row, table
+
+
+@pytest.fixture(scope="session")
+def private_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateMariaDB]:
+    """A ``mariadbd`` of the history's own, migrated once: the nemesis stops and starts it."""
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        pytest.skip(
+            "the history checker runs on the MariaDB pass only: it starts a MariaDB of its own, "
+            "which its nemesis stops, and SQLite has no server to stop"
+        )
+    if not mariadb_available() or REDIS_SERVER is None:
+        pytest.skip("the history checker needs mariadbd, mariadb-install-db and redis-server")
+    server = PrivateMariaDB(Path(tmp_path_factory.mktemp("history-mariadb")))
+    server.install()
+    server.start()
+    try:
+        server.create_database()
+        migrate = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
+            cwd=settings.BASE_DIR,
+            env=service_environment(server.url(), settings.REDIS_URL),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+        yield server
+    finally:
+        if server.alive():
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def history_table(request: pytest.FixtureRequest) -> Iterator[list[Row]]:
+    """Rows added by every seed; the whole table is printed once the session ends."""
+    rows: list[Row] = []
+    yield rows
+    if len(rows) > 1:
+        to_terminal(request.config, "\nhistory checker, all seeds:\n" + table(rows))
