@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.history import checker
 from tests.history.checker import Database, check
 from tests.history.history import (
     CREATE_CHAT,
@@ -107,10 +108,23 @@ def test_a_201_not_persisted_is_lost_unless_in_a_power_loss_window():
     assert kinds(ops, db({1}, {}), [earlier]) == {"lost_ok": 1}
 
 
-def test_a_201_lost_to_a_flushall_is_a_violation_of_its_own():
+@pytest.fixture
+def flush_loses_no_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The contract as written: a FLUSHALL may cost numbers, never rows."""
+    monkeypatch.setattr(checker, "FLUSH_MAY_LOSE_ROWS", False)
+
+
+def test_a_201_lost_to_a_flushall_is_a_violation_of_its_own(flush_loses_no_rows):
     ops = [chat(1.0, 1, "c1"), message(1.1, 1, 1, "m1")]
     flush = Fault(REDIS_FLUSHALL, 1.3, 1.31, lost_from=1.3, lost_until=1.31)
     assert kinds(ops, db({1}, {}), [flush]) == {"lost_in_flush": 1}
+
+
+def test_a_201_lost_to_a_flushall_is_excused_when_flushes_may_lose_rows(monkeypatch):
+    monkeypatch.setattr(checker, "FLUSH_MAY_LOSE_ROWS", True)
+    ops = [chat(1.0, 1, "c1"), message(1.1, 1, 1, "m1")]
+    flush = Fault(REDIS_FLUSHALL, 1.3, 1.31, lost_from=1.3, lost_until=1.31)
+    assert kinds(ops, db({1}, {}), [flush]) == {}
 
 
 def test_a_row_from_a_refused_create_or_from_nobody_is_found():
@@ -157,7 +171,7 @@ def test_more_chats_persisted_than_201s_and_unknowns_explain_is_found():
     assert kinds(ops, db({1, 7, 8}, {})) == {"untraced_chat": 1}
 
 
-def test_read_your_writes():
+def test_read_your_writes(flush_loses_no_rows):
     created = message(1.0, 1, 1, "m1")
     base = [chat(0.5, 1, "c1"), created]
     rows = db({1}, {(1, 1): "body m1"})
