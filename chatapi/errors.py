@@ -87,7 +87,10 @@ def _flatten_fields(detail: Any) -> dict[str, list[str]]:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every error leaves in the one envelope."""
     if isinstance(exc, ApiError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+        headers = {"Retry-After": "1"} if exc.status_code == 503 else None
+        return Response(
+            error_body(exc.code, exc.message, exc.fields), status=exc.status_code, headers=headers
+        )
     if isinstance(exc, RequestDataTooBig):
         return Response(
             error_body("payload_too_large", "The request body is larger than 1 MiB."),

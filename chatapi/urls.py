@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path, register_converter
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from chatapi import health
 from chatapi.converters import PositiveNumberConverter
@@ -21,6 +22,13 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="chatapi/redoc.html"),
+        name="redoc",
+    ),
+    # A browser pointed at the server lands on the documentation.
+    path("", RedirectView.as_view(pattern_name="docs"), name="home"),
     path("admin/", admin.site.urls),
     # Any other path under the API is a JSON 404 even with DEBUG on (Django's debug 404 page
     # would otherwise answer in HTML).

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import environ
 
+from chatapi.schema.probes import PROBE_PATHS
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -55,7 +57,8 @@ APPEND_SLASH = False
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Project templates (chatapi/templates: the ReDoc page without external fonts).
+        "DIRS": [BASE_DIR / "chatapi" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -254,24 +257,59 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["chatapi.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "chatapi.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "chatapi.schema.autoschema.AutoSchema",
 }
 
 # https://drf-spectacular.readthedocs.io/en/latest/settings.html
 SPECTACULAR_SETTINGS = {
     "TITLE": "Chat API",
-    "DESCRIPTION": "Applications own chats; chats own messages. See the README for guarantees.",
+    "DESCRIPTION": (BASE_DIR / "docs" / "openapi-description.md").read_text(),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "COMPONENT_SPLIT_REQUEST": True,
+    # https://swagger.io/docs/open-source-tools/swagger-ui/usage/configuration/
+    "SWAGGER_UI_SETTINGS": {
+        "deepLinking": True,
+        "displayOperationId": True,
+        "defaultModelsExpandDepth": 0,
+        "docExpansion": "list",
+        "tryItOutEnabled": True,
+    },
+    # https://redocly.com/docs/redoc/config
+    # The page loads no web fonts (chatapi/templates/chatapi/redoc.html): the system's serve.
+    "REDOC_UI_SETTINGS": {
+        "expandResponses": "200,201",
+        "pathInMiddlePanel": True,
+        "theme": {
+            "typography": {
+                "fontFamily": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+                "headings": {"fontFamily": "system-ui, -apple-system, 'Segoe UI', sans-serif"},
+            }
+        },
+    },
+    # Request and response shapes differ by name already (ApplicationCreate, Application).
+    "COMPONENT_SPLIT_REQUEST": False,
+    # PATCH bodies have serializers of their own (ApplicationPatch, MessagePatch).
+    "COMPONENT_SPLIT_PATCH": False,
     # Chat and message numbers in paths (chatapi.converters): positive 64-bit integers. Without
     # this they are documented as strings, and clients (and fuzzers) generate them as such.
     "PATH_CONVERTER_OVERRIDES": {
         "number": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
     },
+    "TAGS": [
+        {"name": "applications", "description": "Client applications and their tokens."},
+        {"name": "chats", "description": "The chats of an application, numbered from 1."},
+        {"name": "messages", "description": "The messages of a chat, numbered from 1."},
+        {"name": "search", "description": "Full-text search of a chat's messages."},
+        {"name": "operations", "description": "Probes for load balancers and orchestrators."},
+    ],
+    "APPEND_PATHS": PROBE_PATHS,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "chatapi.schema.hooks.retry_after_headers",
+    ],
 }
 
 # Internationalization
