@@ -8,6 +8,7 @@ no configuration at all; ``production.py`` removes the defaults that must never 
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from chatapi.schema.probes import PROBE_PATHS
 
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "chatapi.request_id.RequestIdMiddleware",
     "chatapi.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -327,10 +329,39 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# Logging
+# https://docs.djangoproject.com/en/5.2/topics/logging/
+# LOG_LEVEL: of our own lines and Django's (default INFO). Celery writes a line per task and
+# per beat tick ("Task ... received", "succeeded", "Sending due task"): a drain every few
+# seconds, for ever; those loggers stay at WARNING unless LOG_LEVEL is set. LOG_FORMAT=json:
+# one JSON object per line (python-json-logger). Every line carries the request id and shows
+# no application token in full (chatapi.logs).
+LOG_LEVEL = env("LOG_LEVEL", default="INFO").upper()
+LOG_FORMAT = env("LOG_FORMAT", default="plain").lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
+_TASK_LOG_LEVEL = LOG_LEVEL if "LOG_LEVEL" in env.ENVIRON else "WARNING"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "filters": {
+        "request_id": {"()": "chatapi.logs.RequestIdFilter"},
+        "redact_tokens": {"()": "chatapi.logs.TokenRedactingFilter"},
+    },
+    "formatters": {
+        "plain": {"()": "chatapi.logs.plain_formatter"},
+        "json": {"()": "chatapi.logs.json_formatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id", "redact_tokens"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        name: {"level": _TASK_LOG_LEVEL}
+        for name in ("celery.worker.strategy", "celery.app.trace", "celery.beat")
+    },
 }
