@@ -14,6 +14,7 @@ with the same fields.
 import logging
 import re
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 from chatapi.request_id import current_request_id
@@ -33,14 +34,24 @@ def redact(text: str) -> str:
     return _HEX_TOKEN.sub(r"\1…", _PATH_TOKEN.sub(r"\1\2…", text))
 
 
+_PLAIN_VALUES = (int, float, bool, type(None))
+
+
 class TokenRedactingFilter(logging.Filter):
-    """Renders the record's message (and traceback) now, redacted; keeps every record."""
+    """Renders the record's message (and traceback) now, redacted; keeps every record.
+
+    Extra attributes too: a JSON formatter writes them all out, and Django's request log
+    attaches the request itself (``<WSGIRequest: GET '/api/v1/apps/<token>/...'>``).
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         redacted = redact(message)
         if redacted != message:
             record.msg, record.args = redacted, None
+        for name, value in list(vars(record).items()):
+            if name not in RESERVED_ATTRS and not isinstance(value, _PLAIN_VALUES):
+                setattr(record, name, redact(str(value)))
         if record.exc_info:
             # Formatters would render exc_info afresh; hand them the redacted text instead.
             text = record.exc_text or logging.Formatter().formatException(record.exc_info)
@@ -57,6 +68,13 @@ class RequestIdFilter(logging.Filter):
         if not hasattr(record, "request_id"):
             record.request_id = current_request_id.get()
         return True
+
+
+class BeatTicksFilter(logging.Filter):
+    """Drops beat's "Scheduler: Sending due task ..." (one per tick) and keeps the rest."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Scheduler: Sending due task")
 
 
 def json_formatter() -> JsonFormatter:

@@ -340,13 +340,14 @@ LOG_LEVEL = env("LOG_LEVEL", default="INFO").upper()
 LOG_FORMAT = env("LOG_FORMAT", default="plain").lower()
 if LOG_FORMAT not in ("plain", "json"):
     raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
-_TASK_LOG_LEVEL = LOG_LEVEL if "LOG_LEVEL" in env.ENVIRON else "WARNING"
+_QUIET_TASKS = "LOG_LEVEL" not in env.ENVIRON
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
         "request_id": {"()": "chatapi.logs.RequestIdFilter"},
         "redact_tokens": {"()": "chatapi.logs.TokenRedactingFilter"},
+        "beat_ticks": {"()": "chatapi.logs.BeatTicksFilter"},
     },
     "formatters": {
         "plain": {"()": "chatapi.logs.plain_formatter"},
@@ -361,7 +362,10 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
-        name: {"level": _TASK_LOG_LEVEL}
-        for name in ("celery.worker.strategy", "celery.app.trace", "celery.beat")
+        # "Task ... received" and "Task ... succeeded": INFO lines only.
+        "celery.worker.strategy": {"level": "WARNING" if _QUIET_TASKS else LOG_LEVEL},
+        "celery.app.trace": {"level": "WARNING" if _QUIET_TASKS else LOG_LEVEL},
+        # Beat's own start and errors stay; only its line per due task goes.
+        "celery.beat": {"filters": ["beat_ticks"] if _QUIET_TASKS else []},
     },
 }
