@@ -1,16 +1,45 @@
 """``/healthz`` and ``/readyz`` in the document (SPECTACULAR_SETTINGS["APPEND_PATHS"]).
 
 They are plain Django views (chatapi.health), kept out of DRF so that the liveness probe costs
-nothing, so spectacular cannot see them; they are described here by hand.
+nothing, so spectacular cannot see them; they are described here by hand, with components of
+their own (APPEND_COMPONENTS) so that generated clients name them as the domain does.
 """
 
 from typing import Any
 
-_CHECKS = {
-    "type": "object",
-    "description": "Each dependency and whether it answered.",
-    "properties": {name: {"type": "boolean"} for name in ("database", "redis", "search")},
-    "required": ["database", "redis", "search"],
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+PROBE_COMPONENTS: dict[str, Any] = {
+    "schemas": {
+        "Health": {
+            "type": "object",
+            "properties": {"status": {"type": "string", "description": "Always `ok`."}},
+            "required": ["status"],
+        },
+        "ReadinessChecks": {
+            "type": "object",
+            "description": "Each dependency and whether it answered.",
+            "properties": {name: {"type": "boolean"} for name in ("database", "redis", "search")},
+            "required": ["database", "redis", "search"],
+        },
+        "Readiness": {
+            "type": "object",
+            "properties": {
+                "status": {"type": "string", "description": "Always `ok`."},
+                "checks": _ref("ReadinessChecks"),
+            },
+            "required": ["status", "checks"],
+        },
+        "NotReady": {
+            "type": "object",
+            "description": "The error envelope, plus which dependency did not answer.",
+            "properties": {"error": _ref("ErrorDetail"), "checks": _ref("ReadinessChecks")},
+            "required": ["error", "checks"],
+        },
+    }
 }
 _HEALTHY = {"status": "ok"}
 _READY = {"status": "ok", "checks": {"database": True, "redis": True, "search": True}}
@@ -38,14 +67,7 @@ PROBE_PATHS: dict[str, Any] = {
             "responses": {
                 "200": {
                     "description": "The process is up.",
-                    "content": _json(
-                        {
-                            "type": "object",
-                            "properties": {"status": {"type": "string", "enum": ["ok"]}},
-                            "required": ["status"],
-                        },
-                        _HEALTHY,
-                    ),
+                    "content": _json(_ref("Health"), _HEALTHY),
                 }
             },
         }
@@ -62,33 +84,11 @@ PROBE_PATHS: dict[str, Any] = {
             "responses": {
                 "200": {
                     "description": "Every dependency answered.",
-                    "content": _json(
-                        {
-                            "type": "object",
-                            "properties": {
-                                "status": {"type": "string", "enum": ["ok"]},
-                                "checks": _CHECKS,
-                            },
-                            "required": ["status", "checks"],
-                        },
-                        _READY,
-                    ),
+                    "content": _json(_ref("Readiness"), _READY),
                 },
                 "503": {
                     "description": "A dependency did not answer. Error code: `not_ready`.",
-                    "content": _json(
-                        {
-                            "allOf": [
-                                {"$ref": "#/components/schemas/Error"},
-                                {
-                                    "type": "object",
-                                    "properties": {"checks": _CHECKS},
-                                    "required": ["checks"],
-                                },
-                            ]
-                        },
-                        _NOT_READY,
-                    ),
+                    "content": _json(_ref("NotReady"), _NOT_READY),
                 },
             },
         }

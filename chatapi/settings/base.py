@@ -10,7 +10,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from chatapi.schema.probes import PROBE_PATHS
+from chatapi.schema.probes import PROBE_COMPONENTS, PROBE_PATHS
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -308,6 +308,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "operations", "description": "Probes for load balancers and orchestrators."},
     ],
     "APPEND_PATHS": PROBE_PATHS,
+    "APPEND_COMPONENTS": PROBE_COMPONENTS,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "chatapi.schema.hooks.retry_after_headers",

@@ -79,6 +79,10 @@ COMPONENTS = {
     "SearchPage",
     "Error",
     "ErrorDetail",
+    "Health",
+    "Readiness",
+    "ReadinessChecks",
+    "NotReady",
 }
 TAGS = {"applications", "chats", "messages", "search", "operations"}
 
