@@ -96,7 +96,8 @@ ensure_newman() {
     return 0
   fi
   echo "npm install newman@$NEWMAN_VERSION (into var/node)"
-  npm install --prefix var/node --no-audit --no-fund --loglevel=error "newman@$NEWMAN_VERSION"
+  npm install --prefix var/node --no-audit --no-fund --loglevel=error "newman@$NEWMAN_VERSION" ||
+    echo "could not install newman: the Postman collection test will fail in CI"
 }
 
 # --- the checks -------------------------------------------------------------------------------

@@ -300,12 +300,16 @@ SPECTACULAR_SETTINGS = {
     "PATH_CONVERTER_OVERRIDES": {
         "number": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
     },
+    # x-displayName: how ReDoc titles a tag in its menu.
     "TAGS": [
-        {"name": "applications", "description": "Client applications and their tokens."},
-        {"name": "chats", "description": "The chats of an application, numbered from 1."},
-        {"name": "messages", "description": "The messages of a chat, numbered from 1."},
-        {"name": "search", "description": "Full-text search of a chat's messages."},
-        {"name": "operations", "description": "Probes for load balancers and orchestrators."},
+        {"name": name, "x-displayName": name.capitalize(), "description": description}
+        for name, description in (
+            ("applications", "Client applications and their tokens."),
+            ("chats", "The chats of an application, numbered from 1."),
+            ("messages", "The messages of a chat, numbered from 1."),
+            ("search", "Full-text search of a chat's messages."),
+            ("operations", "Probes for load balancers and orchestrators."),
+        )
     ],
     "APPEND_PATHS": PROBE_PATHS,
     "APPEND_COMPONENTS": PROBE_COMPONENTS,
