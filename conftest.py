@@ -4,14 +4,12 @@ Tests talk to the real database named by DATABASE_URL and to a real Redis (datab
 REDIS_URL by default, see chatapi.settings.test); nothing of ours is mocked.
 """
 
-import base64
-
 import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from chatapi.redis_client import redis_connection
-from chatapi.tests import API, ContractClient
+from chatapi.tests import API, OPERATOR_PASSWORD, ContractClient, basic_credentials
 
 
 @pytest.fixture(autouse=True)
@@ -32,14 +30,6 @@ def api_client() -> APIClient:
 def api() -> ContractClient:
     """A client that checks, on every response, what the contract promises of all."""
     return ContractClient()
-
-
-OPERATOR_PASSWORD = "operator password"
-
-
-def basic_credentials(username: str, password: str) -> str:
-    """An ``Authorization`` header value for HTTP Basic."""
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
 @pytest.fixture

@@ -12,14 +12,15 @@ from chatapi.numbering import application_key
 from chatapi.redis_client import redis_connection
 from chatapi.tests import (
     API,
+    OPERATOR_PASSWORD,
     assert_no_internal_ids,
     assert_timestamp,
+    basic_credentials,
     error,
     ids_made_distinctive,
     internal_ids,
     iso,
 )
-from conftest import OPERATOR_PASSWORD, basic_credentials
 
 pytestmark = pytest.mark.django_db
 
