@@ -20,3 +20,18 @@ def retry_after_headers(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]
                 if status in ("429", "503"):
                     response.setdefault("headers", {})["Retry-After"] = RETRY_AFTER
     return result
+
+
+SCHEME_DESCRIPTIONS = {
+    "basicAuth": "The username and password of a Django staff user (operators only).",
+    "cookieAuth": "The session of a Django staff user logged in at /admin/ (operators only).",
+}
+
+
+def security_scheme_descriptions(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Say who the credentials of each scheme belong to: there are no API users."""
+    schemes = result.get("components", {}).get("securitySchemes", {})
+    for name, description in SCHEME_DESCRIPTIONS.items():
+        if name in schemes:
+            schemes[name]["description"] = description
+    return result

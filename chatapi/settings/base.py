@@ -316,6 +316,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "chatapi.schema.hooks.retry_after_headers",
+        "chatapi.schema.hooks.security_scheme_descriptions",
     ],
 }
 
