@@ -160,15 +160,29 @@ def test_a_chunked_body_of_exactly_1_mib_is_not_413(server, chat):
     assert list(json.loads(body)["error"]["fields"]) == ["body"]
 
 
-def test_a_malformed_chunk_is_a_4xx(server, chat):
-    request = (
+@pytest.mark.parametrize(
+    "framing",
+    [b"zz\r\n{}\r\n0\r\n\r\n", b'5\r\n{"bod\r\n3\r\ny": 1}'],
+    ids=["a chunk size that is not hex", "cut off before the last chunk"],
+)
+def test_a_malformed_chunked_body_is_400_in_the_envelope(server, chat, framing):
+    head = (
         f"POST {chat}/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"
+        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     ).encode()
 
-    status, _ = raw_exchange(server, request)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head + framing)
+        sock.shutdown(socket.SHUT_WR)  # the client is done: the body ends mid-chunk
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
 
-    assert 400 <= status < 500
+    status_line, _, rest = received.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 400 Bad Request"
+    assert json.loads(rest.partition(b"\r\n\r\n")[2]) == {
+        "error": {"code": "bad_request", "message": "The chunked request body is malformed."}
+    }
 
 
 # A browser's Accept header
