@@ -278,6 +278,7 @@ SPECTACULAR_SETTINGS = {
         "defaultModelsExpandDepth": 0,
         "docExpansion": "list",
         "tryItOutEnabled": True,
+        "persistAuthorization": True,
     },
     # https://redocly.com/docs/redoc/config
     # The page loads no web fonts (chatapi/templates/chatapi/redoc.html): the system's serve.
