@@ -1,14 +1,15 @@
-"""Fixtures shared by every test: a clean test Redis, API clients, an application.
+"""Fixtures shared by every test: a clean test Redis, API clients, an operator, an application.
 
 Tests talk to the real database named by DATABASE_URL and to a real Redis (database 15 of
 REDIS_URL by default, see chatapi.settings.test); nothing of ours is mocked.
 """
 
 import pytest
+from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from chatapi.redis_client import redis_connection
-from chatapi.tests import API, ContractClient
+from chatapi.tests import API, OPERATOR_PASSWORD, ContractClient, basic_credentials
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +30,22 @@ def api_client() -> APIClient:
 def api() -> ContractClient:
     """A client that checks, on every response, what the contract promises of all."""
     return ContractClient()
+
+
+@pytest.fixture
+def operator(db):
+    """A Django staff user: who may list every application (``GET /apps``)."""
+    return get_user_model().objects.create_user(
+        username="operator", password=OPERATOR_PASSWORD, is_staff=True
+    )
+
+
+@pytest.fixture
+def operator_api(operator) -> ContractClient:
+    """A contract client that sends the operator's credentials by HTTP Basic on every call."""
+    client = ContractClient()
+    client.credentials(HTTP_AUTHORIZATION=basic_credentials("operator", OPERATOR_PASSWORD))
+    return client
 
 
 @pytest.fixture

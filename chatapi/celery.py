@@ -3,17 +3,35 @@
 https://docs.celeryq.dev/en/stable/django/first-steps-with-django.html
 """
 
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
 
-from celery import Celery, Task
+from celery import Celery, Task, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapi.settings.local")
 
 app = Celery("chatapi")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def _logging_prepare(logger: logging.Logger, **kwargs: Any) -> None:
+    """Celery's handlers get our filters (request id, tokens redacted) and LOG_FORMAT.
+
+    Celery replaces the root logger's handlers with its own (worker_hijack_root_logger), so
+    Django's LOGGING no longer formats the worker's and beat's lines; this gives the handlers
+    Celery made what Django's had.
+    """
+    from django.conf import settings
+
+    from chatapi.logs import handler_prepare
+
+    for handler in logger.handlers:
+        handler_prepare(handler, settings.LOG_FORMAT)
 
 
 class ReliableTask(Task):

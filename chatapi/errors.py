@@ -93,7 +93,7 @@ def _flatten_fields(detail: Any) -> dict[str, list[str]]:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every error leaves in the one envelope."""
     if isinstance(exc, ApiError):
-        headers = {"Retry-After": "1"} if isinstance(exc, ServiceUnavailable) else None
+        headers = {"Retry-After": "1"} if exc.status_code == 503 else None
         return Response(
             error_body(exc.code, exc.message, exc.fields), status=exc.status_code, headers=headers
         )

@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -9,22 +9,21 @@ from applications.selectors import application_get
 from chatapi.errors import ApiError, NotFound
 from chatapi.idempotency import idempotency_key_from
 from chatapi.pagination import number_page
-from chatapi.schema import (
-    AFTER,
-    BEFORE,
-    IDEMPOTENCY_KEY,
-    LIMIT,
-    error_responses,
-    page_of,
-)
+from chatapi.schema.errors import error_responses
+from chatapi.schema.pages import page_of
+from chatapi.schema.parameters import AFTER, BEFORE, CHAT_NUMBER, IDEMPOTENCY_KEY, LIMIT, TOKEN
 from chatapi.throttling import ApplicationCreateRateThrottle
+from chats import openapi as docs
 from chats.selectors import chat_get, chat_list
 from chats.services import chat_create
 
 
+@extend_schema_serializer(component_name="Chat")
 class ChatOutputSerializer(serializers.Serializer):
-    number = serializers.IntegerField()
-    messages_count = serializers.IntegerField()
+    number = serializers.IntegerField(help_text="From 1 in every application.")
+    messages_count = serializers.IntegerField(
+        help_text="Messages persisted so far; recomputed in the background (it may lag)."
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -33,9 +32,29 @@ class ChatListCreateApi(APIView):
     throttle_classes = [ApplicationCreateRateThrottle]
 
     @extend_schema(
+        operation_id="chats_create",
+        summary="Create a chat",
+        description=docs.CREATE,
+        tags=["chats"],
         request=None,
-        parameters=[IDEMPOTENCY_KEY],
-        responses={201: ChatOutputSerializer, **error_responses(400, 404, 413, 415, 429, 503)},
+        parameters=[TOKEN, IDEMPOTENCY_KEY],
+        responses={
+            201: OpenApiResponse(
+                ChatOutputSerializer, description="The chat, with its number (persisted shortly)."
+            ),
+            **error_responses(
+                400,
+                404,
+                406,
+                413,
+                415,
+                429,
+                503,
+                e503="The chat may or may not have been created: retry with the same "
+                "`Idempotency-Key` to get exactly one.",
+            ),
+        },
+        examples=docs.CREATE_EXAMPLES,
     )
     def post(self, request: Request, token: str) -> Response:
         # The body is optional and carries nothing; anything but an object is a mistake.
@@ -48,8 +67,18 @@ class ChatListCreateApi(APIView):
 
     @extend_schema(
         operation_id="chats_list",
-        parameters=[LIMIT, AFTER, BEFORE],
-        responses={200: page_of("ChatPage", ChatOutputSerializer), **error_responses(400, 404)},
+        summary="List the chats of an application",
+        description=docs.LIST,
+        tags=["chats"],
+        parameters=[TOKEN, LIMIT, AFTER, BEFORE],
+        responses={
+            200: OpenApiResponse(
+                page_of("ChatPage", ChatOutputSerializer),
+                description="A page of chats, by number.",
+            ),
+            **error_responses(400, 404, 406, 503),
+        },
+        examples=docs.LIST_EXAMPLES,
     )
     def get(self, request: Request, token: str) -> Response:
         chats = chat_list(application=application_get(token=token))
@@ -57,7 +86,18 @@ class ChatListCreateApi(APIView):
 
 
 class ChatDetailApi(APIView):
-    @extend_schema(responses={200: ChatOutputSerializer, **error_responses(404)})
+    @extend_schema(
+        operation_id="chats_get",
+        summary="Get a chat",
+        description=docs.GET,
+        tags=["chats"],
+        parameters=[TOKEN, CHAT_NUMBER],
+        responses={
+            200: OpenApiResponse(ChatOutputSerializer, description="The chat."),
+            **error_responses(404, 406, 503),
+        },
+        examples=docs.GET_EXAMPLES,
+    )
     def get(self, request: Request, token: str, chat_number: int) -> Response:
         chat = chat_get(application=application_get(token=token), number=chat_number)
         return Response(ChatOutputSerializer(chat).data)

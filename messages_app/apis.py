@@ -1,5 +1,5 @@
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -10,42 +10,79 @@ from applications.selectors import application_get
 from chatapi.errors import NotFound
 from chatapi.idempotency import idempotency_key_from
 from chatapi.pagination import number_page
-from chatapi.schema import (
+from chatapi.schema.errors import error_responses
+from chatapi.schema.pages import page_of
+from chatapi.schema.parameters import (
     AFTER,
     BEFORE,
+    CHAT_NUMBER,
     IDEMPOTENCY_KEY,
     LIMIT,
-    error_responses,
-    page_of,
+    MESSAGE_NUMBER,
+    TOKEN,
 )
 from chatapi.serializer_fields import StrictTextField
 from chatapi.throttling import ApplicationCreateRateThrottle
 from chats.selectors import chat_find, chat_get
+from messages_app import openapi as docs
 from messages_app.selectors import message_get, message_list
 from messages_app.services import message_create, message_update
 
 
+@extend_schema_serializer(component_name="Message")
 class MessageOutputSerializer(serializers.Serializer):
-    number = serializers.IntegerField()
-    body = serializers.CharField()
+    number = serializers.IntegerField(help_text="From 1 in every chat.")
+    body = serializers.CharField(help_text="Exactly as sent, any Unicode.")
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
 
+@extend_schema_serializer(component_name="MessageCreate")
 class MessageInputSerializer(serializers.Serializer):
-    body = StrictTextField(max_length=settings.MESSAGE_BODY_MAX_LENGTH)
+    body = StrictTextField(
+        max_length=settings.MESSAGE_BODY_MAX_LENGTH,
+        help_text="Any text but blank, stored exactly (emoji included).",
+    )
+
+
+@extend_schema_serializer(component_name="MessagePatch")
+class MessagePatchSerializer(serializers.Serializer):
+    body = StrictTextField(
+        max_length=settings.MESSAGE_BODY_MAX_LENGTH,
+        required=False,
+        help_text="Left out, the body is unchanged.",
+    )
 
 
 class MessageListCreateApi(APIView):
     throttle_classes = [ApplicationCreateRateThrottle]
 
     @extend_schema(
+        operation_id="messages_create",
+        summary="Post a message",
+        description=docs.CREATE,
+        tags=["messages"],
         request=MessageInputSerializer,
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[TOKEN, CHAT_NUMBER, IDEMPOTENCY_KEY],
         responses={
-            201: MessageOutputSerializer,
-            **error_responses(400, 404, 413, 415, 422, 429, 503),
+            201: OpenApiResponse(
+                MessageOutputSerializer,
+                description="The message, with its number (persisted shortly).",
+            ),
+            **error_responses(
+                400,
+                404,
+                406,
+                413,
+                415,
+                422,
+                429,
+                503,
+                e503="The message may or may not have been created: retry with the same "
+                "`Idempotency-Key` to get exactly one.",
+            ),
         },
+        examples=docs.CREATE_EXAMPLES,
     )
     def post(self, request: Request, token: str, chat_number: int) -> Response:
         data = MessageInputSerializer(data=request.data)
@@ -62,11 +99,18 @@ class MessageListCreateApi(APIView):
 
     @extend_schema(
         operation_id="messages_list",
-        parameters=[LIMIT, AFTER, BEFORE],
+        summary="List the messages of a chat",
+        description=docs.LIST,
+        tags=["messages"],
+        parameters=[TOKEN, CHAT_NUMBER, LIMIT, AFTER, BEFORE],
         responses={
-            200: page_of("MessagePage", MessageOutputSerializer),
-            **error_responses(400, 404),
+            200: OpenApiResponse(
+                page_of("MessagePage", MessageOutputSerializer),
+                description="A page of messages, by number.",
+            ),
+            **error_responses(400, 404, 406, 503),
         },
+        examples=docs.LIST_EXAMPLES,
     )
     def get(self, request: Request, token: str, chat_number: int) -> Response:
         chat = chat_get(application=application_get(token=token), number=chat_number)
@@ -78,7 +122,18 @@ class MessageListCreateApi(APIView):
 
 
 class MessageDetailApi(APIView):
-    @extend_schema(responses={200: MessageOutputSerializer, **error_responses(404)})
+    @extend_schema(
+        operation_id="messages_get",
+        summary="Get a message",
+        description=docs.GET,
+        tags=["messages"],
+        parameters=[TOKEN, CHAT_NUMBER, MESSAGE_NUMBER],
+        responses={
+            200: OpenApiResponse(MessageOutputSerializer, description="The message."),
+            **error_responses(404, 406, 503),
+        },
+        examples=docs.GET_EXAMPLES,
+    )
     def get(self, request: Request, token: str, chat_number: int, number: int) -> Response:
         application = application_get(token=token)
         message = message_get(
@@ -90,24 +145,47 @@ class MessageDetailApi(APIView):
         return Response(MessageOutputSerializer(message).data)
 
     @extend_schema(
+        operation_id="messages_replace",
+        summary="Replace a message's body",
+        description=docs.REPLACE,
+        tags=["messages"],
+        parameters=[TOKEN, CHAT_NUMBER, MESSAGE_NUMBER],
         request=MessageInputSerializer,
-        responses={200: MessageOutputSerializer, **error_responses(400, 404, 413, 415)},
+        responses={
+            200: OpenApiResponse(MessageOutputSerializer, description="The message as it is now."),
+            **error_responses(400, 404, 406, 413, 415, 503),
+        },
+        examples=docs.UPDATE_EXAMPLES,
     )
     def put(self, request: Request, token: str, chat_number: int, number: int) -> Response:
-        return self._update(request, token, chat_number, number, partial=False)
+        return self._update(request, token, chat_number, number, MessageInputSerializer)
 
     @extend_schema(
-        request=MessageInputSerializer(partial=True),
-        responses={200: MessageOutputSerializer, **error_responses(400, 404, 413, 415)},
+        operation_id="messages_update",
+        summary="Update a message",
+        description=docs.UPDATE,
+        tags=["messages"],
+        parameters=[TOKEN, CHAT_NUMBER, MESSAGE_NUMBER],
+        request=MessagePatchSerializer,
+        responses={
+            200: OpenApiResponse(MessageOutputSerializer, description="The message as it is now."),
+            **error_responses(400, 404, 406, 413, 415, 503),
+        },
+        examples=docs.UPDATE_EXAMPLES,
     )
     def patch(self, request: Request, token: str, chat_number: int, number: int) -> Response:
-        return self._update(request, token, chat_number, number, partial=True)
+        return self._update(request, token, chat_number, number, MessagePatchSerializer)
 
     def _update(
-        self, request: Request, token: str, chat_number: int, number: int, *, partial: bool
+        self,
+        request: Request,
+        token: str,
+        chat_number: int,
+        number: int,
+        serializer: type[serializers.Serializer],
     ) -> Response:
         application = application_get(token=token)
-        data = MessageInputSerializer(data=request.data, partial=partial)
+        data = serializer(data=request.data)
         data.is_valid(raise_exception=True)
         if "body" not in data.validated_data:  # PATCH {} changes nothing
             return self.get(request, token, chat_number, number)

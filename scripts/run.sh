@@ -132,7 +132,7 @@ main() {
   The chat API is up (Ctrl-C stops web, worker and beat):
     API      $base/api/v1/apps
     Docs     $base/api/docs/
-    Schema   $base/api/schema/
+    Schema   $base/api/schema/?format=json
     Admin    $base/admin/
   Try:       curl -sS -X POST -H 'Content-Type: application/json' -d '{"name": "demo"}' $base/api/v1/apps
   Admin user: .venv/bin/python manage.py createsuperuser

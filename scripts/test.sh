@@ -80,6 +80,26 @@ ensure_mariadb() {
   die "MariaDB did not answer within 30 s (see /var/log/mysql/error.log or journalctl)"
 }
 
+# --- newman -----------------------------------------------------------------------------------
+
+# Postman's command-line runner runs docs/chat-api.postman_collection.json against a live server
+# (tests/clients/test_postman.py). Installed from npm into var/node, not globally; pinned.
+NEWMAN_VERSION=6.2.2
+ensure_newman() {
+  local newman=var/node/node_modules/.bin/newman
+  if [[ -x $newman && $("$newman" --version 2>/dev/null) == "$NEWMAN_VERSION" ]]; then
+    echo "newman $NEWMAN_VERSION in var/node"
+    return 0
+  fi
+  if ! command -v npm >/dev/null; then
+    echo "npm is not installed: the Postman collection test is skipped (apt-get install npm)"
+    return 0
+  fi
+  echo "npm install newman@$NEWMAN_VERSION (into var/node)"
+  npm install --prefix var/node --no-audit --no-fund --loglevel=error "newman@$NEWMAN_VERSION" ||
+    echo "could not install newman: the Postman collection test will fail in CI"
+}
+
 # --- the checks -------------------------------------------------------------------------------
 
 FAILED=()
@@ -107,6 +127,7 @@ main() {
   header "services"
   ensure_redis "$TEST_REDIS_URL"
   [[ ${TEST_MYSQL:-1} == 0 ]] || ensure_mariadb
+  ensure_newman
 
   check "ruff check ." ruff check .
   check "ruff format --check ." ruff format --check .

@@ -7,7 +7,13 @@ follows ``next`` the same way whichever form it started with.
 from urllib.parse import urlencode
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,10 +21,13 @@ from rest_framework.views import APIView
 
 from applications.selectors import application_get
 from chatapi.pagination import limit_from_request
-from chatapi.schema import CURSOR, LIMIT, error_responses, page_of
+from chatapi.schema.errors import error_responses
+from chatapi.schema.pages import page_of
+from chatapi.schema.parameters import CHAT_NUMBER, CURSOR, LIMIT, TOKEN
 from chatapi.serializer_fields import StrictTextField
 from chats.selectors import chat_get
 from messages_app.apis import MessageOutputSerializer
+from search import openapi as docs
 from search.selectors import messages_search
 
 Q = OpenApiParameter(
@@ -26,23 +35,35 @@ Q = OpenApiParameter(
     str,
     required=True,
     description="Terms separated by white space; each must occur in the body, in any case.",
+    examples=[OpenApiExample("two terms", value="ell wor")],
 )
-SearchPageSerializer = page_of("MessageSearchPage", MessageOutputSerializer)
+SearchPage = OpenApiResponse(
+    page_of("SearchPage", MessageOutputSerializer),
+    description="A page of matching messages, best match first.",
+)
 
 
 class MessageSearchGetInputSerializer(serializers.Serializer):
     q = StrictTextField(max_length=settings.SEARCH_QUERY_MAX_LENGTH)
 
 
+@extend_schema_serializer(component_name="SearchQuery")
 class MessageSearchInputSerializer(serializers.Serializer):
-    query = StrictTextField(max_length=settings.SEARCH_QUERY_MAX_LENGTH)
+    query = StrictTextField(
+        max_length=settings.SEARCH_QUERY_MAX_LENGTH,
+        help_text="Terms separated by white space; each must occur in the body, in any case.",
+    )
 
 
 class MessageSearchApi(APIView):
     @extend_schema(
-        operation_id="messages_search",
-        parameters=[Q, LIMIT, CURSOR],
-        responses={200: SearchPageSerializer, **error_responses(400, 404, 503)},
+        operation_id="search_messages",
+        summary="Search the messages of a chat",
+        description=docs.SEARCH,
+        tags=["search"],
+        parameters=[TOKEN, CHAT_NUMBER, Q, LIMIT, CURSOR],
+        responses={200: SearchPage, **error_responses(400, 404, 406, 503)},
+        examples=docs.SEARCH_EXAMPLES,
     )
     def get(self, request: Request, token: str, chat_number: int) -> Response:
         data = MessageSearchGetInputSerializer(data=request.query_params)
@@ -50,10 +71,17 @@ class MessageSearchApi(APIView):
         return self._search(request, token, chat_number, data.validated_data["q"])
 
     @extend_schema(
-        operation_id="messages_search_post",
+        operation_id="search_messages_by_body",
+        summary="Search the messages of a chat (query in the body)",
+        description=docs.SEARCH_POST,
+        tags=["search"],
         request=MessageSearchInputSerializer,
-        parameters=[LIMIT, CURSOR],
-        responses={200: SearchPageSerializer, **error_responses(400, 404, 413, 415, 503)},
+        parameters=[TOKEN, CHAT_NUMBER, LIMIT, CURSOR],
+        responses={
+            200: SearchPage,
+            **error_responses(400, 404, 406, 413, 415, 503),
+        },
+        examples=docs.SEARCH_POST_EXAMPLES,
     )
     def post(self, request: Request, token: str, chat_number: int) -> Response:
         data = MessageSearchInputSerializer(data=request.data)

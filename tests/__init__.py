@@ -191,7 +191,9 @@ class HttpApi:
         return data
 
 
-def _server_start(env: dict[str, str], log_dir: Path, index: int) -> tuple[ServiceProcess, int]:
+def _server_start(
+    env: dict[str, str], log_dir: Path, index: int, extra_args: tuple[str, ...] = ()
+) -> tuple[ServiceProcess, int]:
     port = free_port()
     process = ServiceProcess(
         f"gunicorn {index} on 127.0.0.1:{port}",
@@ -212,11 +214,25 @@ def _server_start(env: dict[str, str], log_dir: Path, index: int) -> tuple[Servi
             "3",
             "--log-level",
             "warning",
+            *extra_args,
         ],
         env,
         log_dir / f"gunicorn-{index}.log",
     )
     return process, port
+
+
+def server_start(
+    env: dict[str, str], log_dir: Path, *extra_args: str
+) -> tuple[ServiceProcess, HttpApi]:
+    """One gunicorn like ``api_servers``', with more options; the caller stops it."""
+    process, port = _server_start(env, log_dir, 0, extra_args)
+    try:
+        _wait_until_serving(process, port)
+    except RuntimeError:
+        process.stop()
+        raise
+    return process, HttpApi(port)
 
 
 def _wait_until_serving(process: ServiceProcess, port: int, timeout: float = 30) -> None:

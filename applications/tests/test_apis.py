@@ -12,8 +12,10 @@ from chatapi.numbering import application_key
 from chatapi.redis_client import redis_connection
 from chatapi.tests import (
     API,
+    OPERATOR_PASSWORD,
     assert_no_internal_ids,
     assert_timestamp,
+    basic_credentials,
     error,
     ids_made_distinctive,
     internal_ids,
@@ -210,14 +212,14 @@ def test_tokens_are_case_sensitive(api):
 # GET /apps
 
 
-def test_list_returns_a_page_of_applications_oldest_first(api):
+def test_list_returns_a_page_of_applications_oldest_first(operator_api):
     start = timezone.now() - timedelta(hours=1)
     applications = [
         ApplicationFactory(name=f"app {i}", created_at=start + timedelta(seconds=i))
         for i in range(3)
     ]
 
-    response = api.get(f"{API}/apps")
+    response = operator_api.get(f"{API}/apps")
 
     assert response.status_code == 200
     assert response.json() == {
@@ -227,11 +229,127 @@ def test_list_returns_a_page_of_applications_oldest_first(api):
     }
 
 
-def test_list_with_no_applications_is_an_empty_page(api):
-    response = api.get(f"{API}/apps")
+def test_list_with_no_applications_is_an_empty_page(operator_api):
+    response = operator_api.get(f"{API}/apps")
 
     assert response.status_code == 200
     assert response.json() == {"results": [], "next": None, "previous": None}
+
+
+# GET /apps is for operators only: it shows every tenant's token.
+
+
+def test_list_without_credentials_is_401_asking_for_basic_auth(api):
+    ApplicationFactory()
+
+    response = api.get(f"{API}/apps")
+
+    assert response.status_code == 401
+    assert response.json() == error(
+        "not_authenticated", "Authentication credentials were not provided."
+    )
+    assert response["WWW-Authenticate"] == 'Basic realm="api"'
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        basic_credentials("operator", "wrong password"),
+        basic_credentials("nobody", OPERATOR_PASSWORD),
+        "Basic not-base64!",
+    ],
+    ids=["wrong password", "unknown user", "garbage"],
+)
+def test_list_with_wrong_credentials_is_401(api, operator, authorization):
+    application = ApplicationFactory()
+
+    response = api.get(f"{API}/apps", HTTP_AUTHORIZATION=authorization)
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "authentication_failed"
+    assert response["WWW-Authenticate"] == 'Basic realm="api"'
+    assert application.token not in response.content.decode()
+
+
+def test_list_for_a_user_who_is_not_staff_is_403(api, django_user_model):
+    django_user_model.objects.create_user(username="tenant", password="pw", is_staff=False)
+    ApplicationFactory()
+
+    by_basic = api.get(f"{API}/apps", HTTP_AUTHORIZATION=basic_credentials("tenant", "pw"))
+    api.login(username="tenant", password="pw")
+    by_session = api.get(f"{API}/apps")
+
+    for response in (by_basic, by_session):
+        assert response.status_code == 403
+        assert response.json() == error(
+            "permission_denied", "You do not have permission to perform this action."
+        )
+
+
+def test_list_for_a_staff_user_by_basic_auth_or_admin_session(api, operator_api, operator):
+    application = ApplicationFactory()
+
+    by_basic = operator_api.get(f"{API}/apps")
+    api.force_login(operator)
+    by_session = api.get(f"{API}/apps")
+
+    assert by_basic.status_code == by_session.status_code == 200
+    assert by_basic.json() == by_session.json()
+    assert [app["token"] for app in by_basic.json()["results"]] == [application.token]
+
+
+def test_an_inactive_staff_user_is_refused(api, operator):
+    operator.is_active = False
+    operator.save()
+
+    response = api.get(
+        f"{API}/apps", HTTP_AUTHORIZATION=basic_credentials("operator", OPERATOR_PASSWORD)
+    )
+
+    assert response.status_code == 401
+
+
+def test_creating_needs_no_credentials_and_ignores_any(api):
+    """POST /apps is how a tenant gets its token: no authentication runs there at all."""
+    response = api.post(
+        f"{API}/apps",
+        {"name": "mine"},
+        format="json",
+        HTTP_AUTHORIZATION=basic_credentials("nobody", "nothing"),
+    )
+
+    assert response.status_code == 201
+
+
+def test_no_response_to_a_tenant_carries_another_tenants_token(
+    api, django_capture_on_commit_callbacks
+):
+    """Everything one tenant can call, success or error, shows its own token at most."""
+    with django_capture_on_commit_callbacks(execute=True):
+        mine = api.post(f"{API}/apps", {"name": "mine"}, format="json").json()["token"]
+        other = api.post(f"{API}/apps", {"name": "other"}, format="json").json()["token"]
+    chats = f"{API}/apps/{mine}/chats"
+    responses = [
+        api.get(app_url(mine)),
+        api.patch(app_url(mine), {"name": "renamed"}, format="json"),
+        api.put(app_url(mine), {"name": "renamed"}, format="json"),
+        api.post(chats),
+        api.get(chats),
+        api.get(f"{chats}/1"),
+        api.post(f"{chats}/1/messages", {"body": "hello"}, format="json"),
+        api.get(f"{chats}/1/messages"),
+        api.get(f"{chats}/1/messages/1"),
+        api.get(f"{chats}/1/messages/search", {"q": "hello"}),
+        api.get(f"{chats}/9"),
+        api.post(f"{chats}/1/messages", {"body": ""}, format="json"),
+        api.get(app_url(UNKNOWN_TOKEN)),
+        api.get(f"{API}/apps"),
+        api.post(f"{API}/apps", {"name": "third"}, format="json"),
+    ]
+
+    for response in responses:
+        texts = [response.content.decode(), *(f"{k}: {v}" for k, v in response.items())]
+        assert not any(other in text for text in texts), response
 
 
 # PATCH and PUT /apps/{token}
@@ -391,29 +509,31 @@ def test_unsupported_methods_are_405(api, method, path):
 # No internal id
 
 
-def test_no_internal_id_in_any_application_response(api, django_capture_on_commit_callbacks):
+def test_no_internal_id_in_any_application_response(
+    operator_api, django_capture_on_commit_callbacks
+):
     ids_made_distinctive()
     ApplicationFactory.create_batch(3)
     with django_capture_on_commit_callbacks(execute=True):
-        created = api.post(f"{API}/apps", {"name": "new"}, format="json")
+        created = operator_api.post(f"{API}/apps", {"name": "new"}, format="json")
     token = created.json()["token"]
     responses = [
         created,
-        api.get(app_url(token)),
-        api.patch(app_url(token), {"name": "renamed"}, format="json"),
-        api.put(app_url(token), {"name": "renamed again"}, format="json"),
-        api.get(f"{API}/apps?limit=1"),
-        api.get(f"{API}/apps?limit=2"),
-        api.post(f"{API}/apps", {"name": ""}, format="json"),
-        api.get(app_url(UNKNOWN_TOKEN)),
+        operator_api.get(app_url(token)),
+        operator_api.patch(app_url(token), {"name": "renamed"}, format="json"),
+        operator_api.put(app_url(token), {"name": "renamed again"}, format="json"),
+        operator_api.get(f"{API}/apps?limit=1"),
+        operator_api.get(f"{API}/apps?limit=2"),
+        operator_api.post(f"{API}/apps", {"name": ""}, format="json"),
+        operator_api.get(app_url(UNKNOWN_TOKEN)),
     ]
     # Follow the cursor links too: opaque, but they must not carry an id either.
     page = responses[4].json()
     while page["next"]:
-        response = api.get(page["next"])
+        response = operator_api.get(page["next"])
         responses.append(response)
         page = response.json()
-    back = api.get(page["previous"]) if page["previous"] else None
+    back = operator_api.get(page["previous"]) if page["previous"] else None
     if back is not None:
         responses.append(back)
 

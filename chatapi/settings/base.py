@@ -8,6 +8,9 @@ no configuration at all; ``production.py`` removes the defaults that must never 
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from chatapi.schema.probes import PROBE_COMPONENTS, PROBE_PATHS
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -37,6 +40,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "chatapi.request_id.RequestIdMiddleware",
     "chatapi.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -55,7 +59,8 @@ APPEND_SLASH = False
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Project templates (chatapi/templates: the ReDoc page without external fonts).
+        "DIRS": [BASE_DIR / "chatapi" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -254,24 +259,66 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["chatapi.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "chatapi.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "chatapi.schema.autoschema.AutoSchema",
 }
 
 # https://drf-spectacular.readthedocs.io/en/latest/settings.html
 SPECTACULAR_SETTINGS = {
     "TITLE": "Chat API",
-    "DESCRIPTION": "Applications own chats; chats own messages. See the README for guarantees.",
+    "DESCRIPTION": (BASE_DIR / "docs" / "openapi-description.md").read_text(),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "COMPONENT_SPLIT_REQUEST": True,
+    # https://swagger.io/docs/open-source-tools/swagger-ui/usage/configuration/
+    "SWAGGER_UI_SETTINGS": {
+        "deepLinking": True,
+        "displayOperationId": True,
+        "defaultModelsExpandDepth": 0,
+        "docExpansion": "list",
+        "tryItOutEnabled": True,
+        "persistAuthorization": True,
+    },
+    # https://redocly.com/docs/redoc/config
+    # The page loads no web fonts (chatapi/templates/chatapi/redoc.html): the system's serve.
+    "REDOC_UI_SETTINGS": {
+        "expandResponses": "200,201",
+        "pathInMiddlePanel": True,
+        "theme": {
+            "typography": {
+                "fontFamily": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+                "headings": {"fontFamily": "system-ui, -apple-system, 'Segoe UI', sans-serif"},
+            }
+        },
+    },
+    # Request and response shapes differ by name already (ApplicationCreate, Application).
+    "COMPONENT_SPLIT_REQUEST": False,
+    # PATCH bodies have serializers of their own (ApplicationPatch, MessagePatch).
+    "COMPONENT_SPLIT_PATCH": False,
     # Chat and message numbers in paths (chatapi.converters): positive 64-bit integers. Without
     # this they are documented as strings, and clients (and fuzzers) generate them as such.
     "PATH_CONVERTER_OVERRIDES": {
         "number": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
     },
+    # x-displayName: how ReDoc titles a tag in its menu.
+    "TAGS": [
+        {"name": name, "x-displayName": name.capitalize(), "description": description}
+        for name, description in (
+            ("applications", "Client applications and their tokens."),
+            ("chats", "The chats of an application, numbered from 1."),
+            ("messages", "The messages of a chat, numbered from 1."),
+            ("search", "Full-text search of a chat's messages."),
+            ("operations", "Probes for load balancers and orchestrators."),
+        )
+    ],
+    "APPEND_PATHS": PROBE_PATHS,
+    "APPEND_COMPONENTS": PROBE_COMPONENTS,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "chatapi.schema.hooks.retry_after_headers",
+        "chatapi.schema.hooks.security_scheme_descriptions",
+    ],
 }
 
 # Internationalization
@@ -289,10 +336,43 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# Logging
+# https://docs.djangoproject.com/en/5.2/topics/logging/
+# LOG_LEVEL: of our own lines and Django's (default INFO). Celery writes a line per task and
+# per beat tick ("Task ... received", "succeeded", "Sending due task"): a drain every few
+# seconds, for ever; those loggers stay at WARNING unless LOG_LEVEL is set. LOG_FORMAT=json:
+# one JSON object per line (python-json-logger). Every line carries the request id and shows
+# no application token in full (chatapi.logs).
+LOG_LEVEL = env("LOG_LEVEL", default="INFO").upper()
+LOG_FORMAT = env("LOG_FORMAT", default="plain").lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
+_QUIET_TASKS = "LOG_LEVEL" not in env.ENVIRON
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "filters": {
+        "request_id": {"()": "chatapi.logs.RequestIdFilter"},
+        "redact_tokens": {"()": "chatapi.logs.TokenRedactingFilter"},
+        "beat_ticks": {"()": "chatapi.logs.BeatTicksFilter"},
+    },
+    "formatters": {
+        "plain": {"()": "chatapi.logs.plain_formatter"},
+        "json": {"()": "chatapi.logs.json_formatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id", "redact_tokens"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # "Task ... received" and "Task ... succeeded": INFO lines only.
+        "celery.worker.strategy": {"level": "WARNING" if _QUIET_TASKS else LOG_LEVEL},
+        "celery.app.trace": {"level": "WARNING" if _QUIET_TASKS else LOG_LEVEL},
+        # Beat's own start and errors stay; only its line per due task goes.
+        "celery.beat": {"filters": ["beat_ticks"] if _QUIET_TASKS else []},
+    },
 }

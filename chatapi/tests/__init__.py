@@ -40,6 +40,14 @@ ISO_8601_WITH_ZONE = re.compile(
 DISTINCTIVE_ID_BASE = {Application: 7_310_000_000, Chat: 7_320_000_000, Message: 7_330_000_000}
 
 
+OPERATOR_PASSWORD = "operator password"
+
+
+def basic_credentials(username: str, password: str) -> str:
+    """An ``Authorization`` header value for HTTP Basic."""
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+
+
 def error(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """The contract's error body."""
     body: dict[str, Any] = {"code": code, "message": message}

@@ -183,11 +183,11 @@ HOSTILE_CURSORS = {
 
 @pytest.mark.parametrize("payload", HOSTILE_CURSORS.values(), ids=HOSTILE_CURSORS.keys())
 @pytest.mark.parametrize("endpoint", ["apps", "search"])
-def test_a_forged_cursor_is_400_naming_cursor(api, token, payload, endpoint):
+def test_a_forged_cursor_is_400_naming_cursor(operator_api, token, payload, endpoint):
     url = f"{API}/apps" if endpoint == "apps" else f"{search_url(token)}?q=kept"
     separator = "&" if "?" in url else "?"
 
-    response = api.get(f"{url}{separator}cursor={quote(cursor_of(payload))}")
+    response = operator_api.get(f"{url}{separator}cursor={quote(cursor_of(payload))}")
 
     assert response.status_code == 400
     assert list(response.json()["error"]["fields"]) == ["cursor"]
@@ -451,9 +451,9 @@ def test_a_paging_number_past_64_bits_is_400(api, token, value, name, kind):
 
 
 @pytest.mark.parametrize("value", PAST_64_BITS)
-def test_a_limit_past_64_bits_is_400_on_applications_and_search(api, token, value):
-    apps = api.get(f"{API}/apps", {"limit": value})
-    search = api.get(search_url(token), {"q": "kept", "limit": value})
+def test_a_limit_past_64_bits_is_400_on_applications_and_search(operator_api, token, value):
+    apps = operator_api.get(f"{API}/apps", {"limit": value})
+    search = operator_api.get(search_url(token), {"q": "kept", "limit": value})
 
     assert apps.status_code == search.status_code == 400
     assert list(apps.json()["error"]["fields"]) == ["limit"]

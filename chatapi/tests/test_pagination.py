@@ -95,24 +95,24 @@ def test_limit_sets_the_page_size_up_to_200(api, kind, limit, size):
     assert page["previous"] is None
 
 
-def test_the_default_page_size_of_applications_is_50(api):
+def test_the_default_page_size_of_applications_is_50(operator_api):
     tokens = make_applications(51)
 
-    pages = walk(api, f"{API}/apps", "next")
+    pages = walk(operator_api, f"{API}/apps", "next")
 
     assert [len(page["results"]) for page in pages] == [50, 1]
     assert [app["token"] for page in pages for app in page["results"]] == tokens
 
 
-def test_limit_of_applications_is_at_most_200(api):
+def test_limit_of_applications_is_at_most_200(operator_api):
     now = timezone.now()
     Application.objects.bulk_create(
         Application(name=f"app {i}", created_at=now + timedelta(microseconds=i), updated_at=now)
         for i in range(201)
     )
 
-    capped = api.get(f"{API}/apps?limit=500").json()
-    small = api.get(f"{API}/apps?limit=3").json()
+    capped = operator_api.get(f"{API}/apps?limit=500").json()
+    small = operator_api.get(f"{API}/apps?limit=3").json()
 
     assert len(capped["results"]) == 200
     assert capped["next"] is not None
@@ -135,10 +135,10 @@ BAD_LIMITS = {
 
 @pytest.mark.parametrize("path", ["/apps", "chats", "messages"])
 @pytest.mark.parametrize("limit,message", BAD_LIMITS.items(), ids=list(BAD_LIMITS))
-def test_an_invalid_limit_is_400(api, path, limit, message):
+def test_an_invalid_limit_is_400(operator_api, path, limit, message):
     url = {"/apps": f"{API}/apps", "chats": make_chats(3), "messages": make_messages(3)}[path]
 
-    response = api.get(url, {"limit": limit})
+    response = operator_api.get(url, {"limit": limit})
 
     assert response.status_code == 400
     assert response.json() == error(
@@ -183,10 +183,10 @@ BAD_CURSORS = [
 
 
 @pytest.mark.parametrize("cursor", BAD_CURSORS)
-def test_an_invalid_cursor_is_400(api, cursor):
+def test_an_invalid_cursor_is_400(operator_api, cursor):
     make_applications(3)
 
-    response = api.get(f"{API}/apps", {"cursor": cursor})
+    response = operator_api.get(f"{API}/apps", {"cursor": cursor})
 
     assert response.status_code == 400
     assert response.json() == error(
@@ -317,13 +317,15 @@ def test_items_persisted_while_paging_are_not_skipped_or_repeated(api):
 @pytest.mark.parametrize("same_time", [False, True])
 @pytest.mark.parametrize("count,limit", [(0, 3), (1, 3), (9, 3), (10, 3), (10, 1)])
 def test_following_the_application_cursor_visits_every_application_once(
-    api, count, limit, same_time
+    operator_api, count, limit, same_time
 ):
     tokens = make_applications(count, same_time=same_time)
 
-    forward = walk(api, f"{API}/apps?limit={limit}", "next")
+    forward = walk(operator_api, f"{API}/apps?limit={limit}", "next")
     visited = [app["token"] for page in forward for app in page["results"]]
-    backward = walk(api, forward[-1]["previous"], "previous") if forward[-1]["previous"] else []
+    backward = (
+        walk(operator_api, forward[-1]["previous"], "previous") if forward[-1]["previous"] else []
+    )
     revisited = [app["token"] for page in reversed(backward) for app in page["results"]]
     last = [app["token"] for app in forward[-1]["results"]]
 

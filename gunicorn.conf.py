@@ -1,0 +1,13 @@
+"""gunicorn's settings file, read from the working directory by every gunicorn started here.
+
+scripts/run.sh, the Docker image (WORKDIR /app), the tests and the benchmark all start gunicorn
+from the root of the repository, so all of them get these; options on a command line win.
+https://docs.gunicorn.org/en/stable/settings.html#config-file
+"""
+
+# Redacts application tokens in the access log; LOG_FORMAT=json writes JSON lines.
+logger_class = "chatapi.gunicorn_logging.Logger"
+# gunicorn's default access line, plus the request id we answered (X-Request-ID).
+access_log_format = (
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %({x-request-id}o)s'
+)
