@@ -24,9 +24,10 @@ for longer than the reconnect attempts inside the clean-up take. Read in kombu 5
 The channel below, whenever its close fails on a connection error or finds its transport
 already dropped, finishes the close locally: it leaves the poller, drops its pools and clients
 (closing sockets, no network round trip) and is marked closed, so that any later close (and
-kombu's restore at exit) is a no-op. Its unacknowledged messages stay in Redis's ``unacked`` hash, and kombu puts them back in
-the queue after ``visibility_timeout`` (``CELERY_VISIBILITY_TIMEOUT``), as it does for a worker
-that died; our journal (chatapi.pending) does not depend on them anyway.
+kombu's restore at exit) is a no-op. Its unacknowledged messages stay in Redis's ``unacked``
+hash, and kombu puts them back in the queue after ``visibility_timeout``
+(``CELERY_VISIBILITY_TIMEOUT``), as it does for a worker that died; our journal
+(chatapi.pending) does not depend on them anyway: beat queues a drain every few seconds.
 
 Selected by ``CELERY_BROKER_TRANSPORT`` (chatapi/settings/base.py) for ``redis://`` brokers.
 """
