@@ -5,15 +5,31 @@ https://docs.celeryq.dev/en/stable/django/first-steps-with-django.html
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task
+from celery.signals import beat_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapi.settings.local")
 
 app = Celery("chatapi")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_ready.connect
+@beat_init.connect
+def _touch_ready_file(**_: Any) -> None:
+    """Say "ready" to a supervisor: touch the file PROCESS_READY_FILE names, if it is set.
+
+    scripts/supervise.py (run.sh) waits for it before printing its banner: the worker once it
+    consumes, beat once its scheduler starts. A process variable, not a setting: each process
+    gets its own file.
+    """
+    path = os.environ.get("PROCESS_READY_FILE")
+    if path:
+        Path(path).touch()
 
 
 class ReliableTask(Task):
