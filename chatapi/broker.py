@@ -51,7 +51,7 @@ class Channel(kombu_redis.Channel):
             raise
 
     def _close_locally(self) -> None:
-        self._in_poll = None
+        self._in_poll = False
         if self.closed:
             return
         self.closed = True

@@ -38,9 +38,7 @@ def problem() -> str | None:
             port = config["PORT"] or 3306
             user = config["USER"] or "root"
             password = " -p" if config["PASSWORD"] else ""
-            create = (
-                f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
-            )
+            create = f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
             return (
                 f"the database {name} does not exist on {host}:{port}; create it with: "
                 f"mysql -h {host} -P {port} -u {user}{password} -e '{create}'"

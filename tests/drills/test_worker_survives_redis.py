@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from kombu import Connection, Consumer, Exchange, Queue
@@ -54,8 +55,9 @@ def _cleanup_after_redis_died(redis_server: DrillRedis, transport: type | None) 
     broadcast = Queue("broadcast", Exchange("broadcast", type="fanout"), auto_delete=True)
     Consumer(remote_control, [broadcast], callbacks=[lambda b, m: None]).consume()
     remote_control.client  # noqa: B018 - its client is cached, as once the event loop used it
-    connection.default_channel._brpop_start()  # the BRPOP the event loop keeps in flight
-    assert connection.default_channel._in_poll
+    tasks_channel: Any = connection.default_channel  # kombu.transport.redis.Channel
+    tasks_channel._brpop_start()  # the BRPOP the event loop keeps in flight
+    assert tasks_channel._in_poll
 
     redis_server.kill()
     try:
