@@ -64,7 +64,7 @@ main() {
   ensure_redis "$REDIS_URL"
   python scripts/check_database.py || exit 1
   log "python manage.py migrate"
-  python manage.py migrate --noinput
+  python manage.py migrate --noinput --verbosity 0
 
   export STARTED_REDIS
   exec python scripts/supervise.py

@@ -227,6 +227,31 @@ def test_ctrl_c_with_the_output_in_tee_leaves_no_process(run_sh, drill_redis, tm
 
 
 @sqlite_pass_only
+def test_piped_into_head_it_stops_everything_once_head_has_its_lines(drill_redis, tmp_path):
+    env = script_env(tmp_path, drill_redis.url)
+    mark = env[MARK] = uuid.uuid4().hex
+    result = subprocess.run(
+        ["bash", "-c", f"{RUN_SH} | head -5"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=STOP_TIMEOUT + 60,
+    )
+    # Nothing after migrate writes until the three are started, so head has exactly these.
+    assert re.fullmatch(
+        r"==> Redis answers at 127\.0\.0\.1:\d+\n"
+        r"==> python manage\.py migrate\n"
+        r"==> web started \(pid \d+\)\n"
+        r"==> worker started \(pid \d+\)\n"
+        r"==> beat started \(pid \d+\)\n",
+        result.stdout,
+    ), result.stdout
+    # The pipeline ends when run.sh does: by then it has stopped all it started.
+    assert "==> our output was closed: stopping web, worker and beat" in result.stderr
+    assert marked_processes(mark) == []
+
+
+@sqlite_pass_only
 def test_a_busy_port_is_refused_before_migrating(drill_redis, tmp_path):
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
