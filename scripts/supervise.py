@@ -104,7 +104,9 @@ class Child:
         if self.ready_url is None:
             return True
         try:
-            with urllib.request.urlopen(self.ready_url, timeout=1) as response:  # noqa: S310
+            # Patient: gunicorn accepts connections before its workers boot, and every probe
+            # that gives up early is still served, and logged, once they have.
+            with urllib.request.urlopen(self.ready_url, timeout=5) as response:  # noqa: S310
                 return response.status == 200
         except OSError:
             return False
