@@ -252,6 +252,23 @@ def test_piped_into_head_it_stops_everything_once_head_has_its_lines(drill_redis
 
 
 @sqlite_pass_only
+def test_a_process_that_exits_before_it_is_ready_stops_the_start(drill_redis, tmp_path):
+    # A broker kombu has no transport for: the worker and beat exit as they start.
+    env = script_env(tmp_path, drill_redis.url, CELERY_BROKER_URL="nosuchbroker://127.0.0.1/0")
+    env[MARK] = mark = uuid.uuid4().hex
+    result = subprocess.run(
+        ["bash", str(RUN_SH)], env=env, capture_output=True, text=True, timeout=STOP_TIMEOUT + 90
+    )
+    assert result.returncode == 1, result.stdout
+    assert re.search(r"^==> (worker|beat) exited \(1\) before it was ready$", result.stdout, re.M)
+    assert re.search(
+        r"^==> (worker|beat) could not start: stopping web, worker and beat$", result.stdout, re.M
+    ), result.stdout
+    assert "The chat API is up" not in result.stdout
+    assert marked_processes(mark) == []
+
+
+@sqlite_pass_only
 def test_a_busy_port_is_refused_before_migrating(drill_redis, tmp_path):
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
