@@ -312,58 +312,21 @@ def main() -> int:
     probe = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - comparing
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     base = f"http://[{probe}]:{port}" if ":" in probe else f"http://{probe}:{port}"
-    gunicorn_level = ["--log-level", level.lower()] if "LOG_LEVEL" in env else []
 
+    web = ["gunicorn", "chatapi.wsgi:application", "--bind", bind]
+    web += ["--workers", env.get("WEB_WORKERS", "2"), "--worker-class", "gthread", "--threads", "4"]
+    web += ["--access-logfile", "-", "--control-socket", str(run_dir / "gunicorn.ctl")]
+    if "LOG_LEVEL" in env:
+        web += ["--log-level", level.lower()]
+    celery = ["celery", *quiet, "-A", "chatapi"]
+    worker = [*celery, "worker", f"--loglevel={level}"]
+    worker += ["--concurrency", env.get("WORKER_CONCURRENCY", "2")]
+    beat = [*celery, "beat", f"--loglevel={level}"]
+    beat += ["--schedule", str(run_dir / "celerybeat-schedule")]
     children = [
-        Child(
-            "web",
-            [
-                "gunicorn",
-                "chatapi.wsgi:application",
-                "--bind",
-                bind,
-                "--workers",
-                env.get("WEB_WORKERS", "2"),
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "4",
-                "--access-logfile",
-                "-",
-                "--control-socket",
-                str(run_dir / "gunicorn.ctl"),
-                *gunicorn_level,
-            ],
-            ready_url=f"{base}/healthz",
-        ),
-        Child(
-            "worker",
-            [
-                "celery",
-                *quiet,
-                "-A",
-                "chatapi",
-                "worker",
-                f"--loglevel={level}",
-                "--concurrency",
-                env.get("WORKER_CONCURRENCY", "2"),
-            ],
-            ready_file=run_dir / "worker.ready",
-        ),
-        Child(
-            "beat",
-            [
-                "celery",
-                *quiet,
-                "-A",
-                "chatapi",
-                "beat",
-                f"--loglevel={level}",
-                "--schedule",
-                str(run_dir / "celerybeat-schedule"),
-            ],
-            ready_file=run_dir / "beat.ready",
-        ),
+        Child("web", web, ready_url=f"{base}/healthz"),
+        Child("worker", worker, ready_file=run_dir / "worker.ready"),
+        Child("beat", beat, ready_file=run_dir / "beat.ready"),
     ]
     for child in children:
         if child.ready_file is not None:
