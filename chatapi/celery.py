@@ -6,6 +6,7 @@ https://docs.celeryq.dev/en/stable/django/first-steps-with-django.html
 import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task, signals
@@ -32,6 +33,20 @@ def _logging_prepare(logger: logging.Logger, **kwargs: Any) -> None:
 
     for handler in logger.handlers:
         handler_prepare(handler, settings.LOG_FORMAT)
+
+
+@signals.worker_ready.connect
+@signals.beat_init.connect
+def _touch_ready_file(**_: Any) -> None:
+    """Say "ready" to a supervisor: touch the file PROCESS_READY_FILE names, if it is set.
+
+    scripts/supervise.py (run.sh) waits for it before printing its banner: the worker once it
+    consumes, beat once its scheduler starts. A process variable, not a setting: each process
+    gets its own file.
+    """
+    path = os.environ.get("PROCESS_READY_FILE")
+    if path:
+        Path(path).touch()
 
 
 class ReliableTask(Task):

@@ -155,7 +155,23 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
     "global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:",
 }
+# kombu's Redis transport with one fix: a channel whose close fails because Redis is gone still
+# ends closed, instead of crashing the worker on its next close (chatapi/broker.py has the
+# cause, read in kombu's source). Other brokers (amqp://...) keep kombu's own transport.
+if CELERY_BROKER_URL.startswith("redis://"):
+    CELERY_BROKER_TRANSPORT = "chatapi.broker:Transport"
+# Keep reconnecting to the broker, at start-up and after a loss, for as long as it takes
+# (Celery's default gives up after 100 attempts and stops the worker).
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-connection-max-retries
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# When the broker connection is lost, tasks running with acks_late are stopped: their ack can
+# no longer reach Redis, so the broker hands them out again after CELERY_VISIBILITY_TIMEOUT
+# whatever they do, and they are idempotent. Celery 6's default; unset (or False), Celery 5
+# logs a deprecation warning at every connection loss.
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#worker-cancel-long-running-tasks-on-connection-loss
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # Publishing from a request must not hang on a dead broker: the journal (chatapi.pending) keeps
 # the accepted row, and beat queues it again once Redis is back.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {

@@ -209,9 +209,10 @@ class Drill:
     def restart_exited_workers(self) -> int:
         """Start a new worker for each that exited by itself; how many.
 
-        What the deployment's supervisor does (``restart: unless-stopped`` in docker-compose):
-        a Celery worker whose broker vanishes at the wrong moment can stop with "Unrecoverable
-        error" (kombu closing a channel whose connection is already gone).
+        What the deployment's supervisor does (``restart: unless-stopped`` in docker-compose,
+        ``scripts/run.sh``): a safety net. The known way a worker stopped when its broker
+        vanished ("Unrecoverable error", kombu closing a channel whose connection was already
+        gone) is fixed in chatapi/broker.py and drilled in test_worker_survives_redis.py.
         """
         exited = [(process, extra) for process, extra in self.workers if not process.alive()]
         for process, extra in exited:
