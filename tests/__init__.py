@@ -125,6 +125,29 @@ class ServiceProcess:
         raise RuntimeError(f"{self.name} did not log {text!r}:\n{self.log()}")
 
 
+def celery_worker_command(*, name: str, concurrency: int) -> list[str]:
+    """The command line of a test's Celery worker: prefork, INFO (its " ready." line), a
+    unique hostname, and no gossip with other workers: start-up is quicker, and the test's own
+    workers are the only ones that consume from its Redis database."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "chatapi",
+        "worker",
+        "-P",
+        "prefork",
+        "-c",
+        str(concurrency),
+        "--loglevel=INFO",
+        "--hostname",
+        f"{name}-{uuid.uuid4().hex[:8]}@127.0.0.1",
+        "--without-mingle",
+        "--without-gossip",
+    ]
+
+
 def _dump_logs_if_failed(
     request: pytest.FixtureRequest, failed_before: int, processes: list[ServiceProcess]
 ) -> None:
@@ -289,25 +312,7 @@ def celery_workers(
         index = len(started) + 1
         process = ServiceProcess(
             f"celery worker {index}",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "chatapi",
-                "worker",
-                "-P",
-                "prefork",
-                "-c",
-                "2",
-                "--loglevel=INFO",
-                "--hostname",
-                f"e2e-{index}-{uuid.uuid4().hex[:8]}@127.0.0.1",
-                # No gossip with other workers: startup is quicker and the test's own worker
-                # is the only one that consumes from its Redis database.
-                "--without-mingle",
-                "--without-gossip",
-            ],
+            celery_worker_command(name=f"e2e-{index}", concurrency=2),
             {**service_env, **extra_env},
             tmp_path / f"worker-{index}.log",
         )

@@ -17,13 +17,18 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import MySQLdb
 from django.conf import settings
 
-from tests import ServiceProcess, _server_start, _wait_until_serving, free_port
+from tests import (
+    ServiceProcess,
+    _server_start,
+    _wait_until_serving,
+    celery_worker_command,
+    free_port,
+)
 from tests.drills.conftest import DrillRedis
 
 MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
@@ -182,23 +187,7 @@ class Cluster:
         index = len(self.workers) + len(self.retired) + 1
         return ServiceProcess(
             f"celery worker {index}",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "chatapi",
-                "worker",
-                "-P",
-                "prefork",
-                "-c",
-                "1",
-                "--loglevel=INFO",
-                "--hostname",
-                f"history-{index}-{uuid.uuid4().hex[:8]}@127.0.0.1",
-                "--without-mingle",
-                "--without-gossip",
-            ],
+            celery_worker_command(name=f"history-{index}", concurrency=1),
             self.env,
             self.directory / f"worker-{index}.log",
         )
