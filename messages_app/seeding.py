@@ -37,7 +37,7 @@ INSERT_BATCH = 10_000
 
 
 def vocabulary(seed: int = 5) -> list[str]:
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 (test data, not secrets)
     words: set[str] = set()
     while len(words) < VOCABULARY_SIZE:
         words.add("".join(rng.choices(string.ascii_lowercase, k=6)))
@@ -82,7 +82,7 @@ class SeedResult:
 
 
 def _bodies(seed: int) -> list[str]:
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 (test data, not secrets)
     words = vocabulary()
     return [" ".join(rng.choices(words, k=rng.randint(6, 14))) for _ in range(1 << BODY_POOL_BITS)]
 
@@ -116,7 +116,7 @@ def messages_seed(
     Each run adds new applications (fresh tokens), so it never collides with existing rows.
     """
     started = time.monotonic()
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 (test data, not secrets)
     bodies = _bodies(seed)
     result = SeedResult()
     now = timezone.now()
