@@ -232,13 +232,17 @@ def api_measure(stack: Stack, args: argparse.Namespace, largest: dict, others: l
             "terms",
             [
                 PYTHON,
+                "manage.py",
+                "shell",
                 "-c",
                 "import json; from messages_app import seeding as s; "
                 "print(json.dumps([s.COMMON_TERM, s.RARE_TERM, s.ABSENT_TERM]))",
             ],
             timeout=60,
-            env=service_env(stack, args, DJANGO_SETTINGS_MODULE="chatapi.settings.base"),
-        ).strip()
+            env=service_env(stack, args),
+        )
+        .strip()
+        .splitlines()[-1]
     )
     for kind, term in zip(("common", "rare", "absent"), terms, strict=True):
         samples, found = [], 0
