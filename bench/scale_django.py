@@ -91,7 +91,7 @@ def page_parts_before(chat: Chat) -> dict:
     }
 
 
-def admin_pages(chat: Chat, slow: bool) -> dict:
+def admin_pages(chat: Chat, slow: bool, repeats: int) -> dict:
     user, _ = get_user_model().objects.get_or_create(
         username="scale-bench", defaults={"is_staff": True, "is_superuser": True}
     )
@@ -127,8 +127,9 @@ def admin_pages(chat: Chat, slow: bool) -> dict:
         )
     figures, statuses = {}, {}
     for name, url in urls.items():
+        print(f"admin: {name}", file=sys.stderr, flush=True)
         samples = []
-        for _ in range(1 if "delete" in name else 3):
+        for _ in range(1 if "delete" in name else repeats):
             started = time.perf_counter()
             try:
                 response = client.get(url)
@@ -142,10 +143,13 @@ def admin_pages(chat: Chat, slow: bool) -> dict:
 
 def reindex_reads() -> float:
     """Messages/s of the reindex's database side: its batches at random places in the table."""
+    batches = 20
     try:
         from search.indexing import messages_batch_for_index
-    except ImportError:  # before issue 10: the command's own query
+    except ImportError:  # before issue 10: the command's own query, a JOIN (fewer: it is slow)
         from search.indexing import messages_for_index
+
+        batches = 3
 
         def messages_batch_for_index(*, after_pk: int, size: int) -> list:
             return list(messages_for_index().order_by("pk").filter(pk__gt=after_pk)[:size])
@@ -153,7 +157,7 @@ def reindex_reads() -> float:
     highest = Message.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     rng = random.Random(9)
     total, started = 0, time.perf_counter()
-    for _ in range(20):
+    for _ in range(batches):
         batch = messages_batch_for_index(after_pk=rng.randint(0, highest), size=1000)
         for message in batch:  # what the documents read of each row
             message.chat.application.token  # noqa: B018
@@ -161,22 +165,43 @@ def reindex_reads() -> float:
     return round(total / (time.perf_counter() - started))
 
 
+def section(results: dict, name: str, measure) -> None:
+    """One figure; an error (a 500, a lost temporary table) is recorded as the figure."""
+    print(f"section: {name}", file=sys.stderr, flush=True)
+    try:
+        value = measure()
+    except Exception as exc:
+        value = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+    if isinstance(value, dict) and name in ("admin",):
+        results.update(value)
+    else:
+        results[name] = value
+
+
+def counts_sweep() -> dict:
+    started = time.perf_counter()
+    applications, chats = counts_refresh_all()
+    return {"seconds": round(time.perf_counter() - started, 2), "rows": [applications, chats]}
+
+
 def main() -> None:
     token, number = sys.argv[1], int(sys.argv[2])
+    repeats = next((int(a.split("=")[1]) for a in sys.argv if a.startswith("--repeats=")), 3)
     chat = Chat.objects.select_related("application").get(
         application=Application.objects.get(token=token), number=number
     )
     results: dict = {}
-    try:
-        results["page_parts"] = page_parts(chat)
-    except ImportError:
-        results["page_parts"] = page_parts_before(chat)
-    results.update(admin_pages(chat, slow="--slow" in sys.argv))
-    results["reindex_database_messages_per_s"] = reindex_reads()
-    started = time.perf_counter()
-    applications, chats = counts_refresh_all()
-    results["counts_full_sweep_s"] = round(time.perf_counter() - started, 2)
-    results["counts_full_sweep_rows"] = [applications, chats]
+
+    def parts() -> dict:
+        try:
+            return page_parts(chat)
+        except ImportError:
+            return page_parts_before(chat)
+
+    section(results, "page_parts", parts)
+    section(results, "admin", lambda: admin_pages(chat, "--slow" in sys.argv, repeats))
+    section(results, "reindex_database_messages_per_s", reindex_reads)
+    section(results, "counts_full_sweep", counts_sweep)
     print(json.dumps(results))
 
 
