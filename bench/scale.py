@@ -351,7 +351,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"--repeats={args.admin_repeats}",
                 ],
                 timeout=7200,
-                env=service_env(stack, args),
+                # The test settings: production's, but static files served from the apps (the
+                # admin's templates need no collectstatic) and DEBUG off all the same.
+                env=service_env(stack, args, DJANGO_SETTINGS_MODULE="chatapi.settings.test"),
             )
             results["django"] = json.loads(output.strip().splitlines()[-1])
             for name, value in results["django"].items():

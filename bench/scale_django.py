@@ -4,7 +4,8 @@
 
 Prints one JSON line: the query and the rendering of a page of 50 apart, the admin pages, the
 database side of the reindex and the full sweep of the counters. Everything runs against the
-scale database as production would (production settings, DEBUG off).
+scale database with DEBUG off (the test settings: production's database and cache settings, with
+static files served from the apps, so that the admin renders without collectstatic).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from statistics import median
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapi.settings.production")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapi.settings.test")
 
 import django  # noqa: E402
 

@@ -353,3 +353,26 @@ def test_the_admin_requires_a_login(message):
 
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
+
+
+def test_the_application_delete_command_deletes_in_batches(
+    api, token, monkeypatch, django_capture_on_commit_callbacks
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    monkeypatch.setattr(deletion, "DELETE_BATCH", 2)
+    application = Application.objects.get(token=token)
+    for number in (1, 2, 3):
+        chat = ChatFactory(application=application, number=number)
+        for message_number in range(1, 6):
+            MessageFactory(chat=chat, number=message_number)
+    out = StringIO()
+
+    call_command("application_delete", token, "--yes", "--no-progress", stdout=out)
+
+    assert "3 chats and 15 messages" in out.getvalue()
+    assert not Application.objects.filter(token=token).exists()
+    assert not Message.objects.exists() and not Chat.objects.exists()
+    assert api.post(f"{API}/apps/{token}/chats").status_code == 404
