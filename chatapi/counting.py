@@ -5,8 +5,9 @@ In bounded chunks and without long locks, at any table size:
 - The counting is a plain ``SELECT parent_id, COUNT(*) … GROUP BY parent_id`` over a chunk of
   parents: a range of the child's ``(parent, number)`` index, read without taking a row lock
   (InnoDB's consistent read; Django runs MySQL at READ COMMITTED). A chunk holds as many parents
-  as add up to about ``CHUNK_ROWS`` children by their current counts (at most
-  ``CHUNK_PARENTS``), so one statement reads a bounded part of the table.
+  as add up to about ``CHUNK_ROWS`` children (by their counts or their highest child numbers,
+  whichever is larger; at most ``CHUNK_PARENTS``), so one statement reads a bounded part of the
+  table; a single parent larger than that is counted alone.
 - The write is one short ``UPDATE`` of the parents whose count changed, by primary key. The
   previous form, one ``UPDATE … = (SELECT COUNT(*) …)``, held the lock on up to a thousand
   parent rows while it counted their children (seconds at ten million messages), and every
@@ -21,25 +22,43 @@ read. A row persisted meanwhile marks its parent changed, so the next refresh co
 
 from collections.abc import Iterator
 
-from django.db.models import Case, Count, F, IntegerField, Model, Value, When
+from django.db.models import Case, Count, F, IntegerField, Max, Model, Value, When
 from django.db.models.functions import Greatest
 
 CHUNK_ROWS = 200_000
 CHUNK_PARENTS = 1_000
 
 
-def _chunks(parents: list[tuple[int, int]]) -> Iterator[list[tuple[int, int]]]:
+def _chunks(
+    parents: list[tuple[int, int]], sizes: dict[int, int]
+) -> Iterator[list[tuple[int, int]]]:
     """Parents (pk, current count) grouped so that a chunk counts about CHUNK_ROWS children."""
     chunk: list[tuple[int, int]] = []
     rows = 0
     for pk, current in parents:
-        if chunk and (rows + current > CHUNK_ROWS or len(chunk) >= CHUNK_PARENTS):
+        size = sizes.get(pk, current)
+        if chunk and (rows + size > CHUNK_ROWS or len(chunk) >= CHUNK_PARENTS):
             yield chunk
             chunk, rows = [], 0
         chunk.append((pk, current))
-        rows += current
+        rows += size
     if chunk:
         yield chunk
+
+
+def _sizes(child: type[Model], link: str, parents: list[tuple[int, int]]) -> dict[int, int]:
+    """How many children each parent may have: its current count, or its highest child number
+    if that is larger (a count that is stale, or zero after a repair, must not make a chunk of
+    ten million rows). ``MAX(number)`` per parent is one step into the ``(parent, number)``
+    index each (MariaDB: "Using index for group-by")."""
+    highest = dict(
+        child.objects.filter(**{f"{link}_id__in": [pk for pk, _ in parents]})
+        .order_by()
+        .values_list(f"{link}_id")
+        .annotate(highest=Max("number"))
+        .values_list(f"{link}_id", "highest")
+    )
+    return {pk: max(current, highest.get(pk) or 0) for pk, current in parents}
 
 
 def _refresh_chunk(
@@ -85,14 +104,14 @@ def children_count_refresh(
         parents = list(
             parent.objects.filter(pk__in=parent_ids).order_by("pk").values_list("pk", field)
         )
-        for chunk in _chunks(parents):
+        for chunk in _chunks(parents, _sizes(child, link, parents)):
             _refresh_chunk(parent, child, link, field, chunk)
         return len(parents)
     last = 0
     while parents := list(
         parent.objects.filter(pk__gt=last).order_by("pk").values_list("pk", field)[:CHUNK_PARENTS]
     ):
-        for chunk in _chunks(parents):
+        for chunk in _chunks(parents, _sizes(child, link, parents)):
             _refresh_chunk(parent, child, link, field, chunk)
         seen, last = seen + len(parents), parents[-1][0]
     return seen

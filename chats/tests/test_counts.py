@@ -195,7 +195,8 @@ def test_the_sweep_counts_in_bounded_chunks_and_writes_without_counting(monkeypa
     counting_queries = [
         q["sql"] for q in queries if "COUNT(" in q["sql"] and "messages" in q["sql"]
     ]
-    # 4 | 0+1+1 | 1+2: a chunk stops before it would count more than CHUNK_ROWS rows.
+    # 4 | 1+1+1 | 2: a chunk stops before it would count more than CHUNK_ROWS rows (a stale
+    # count of 0 is sized by the chat's highest number).
     assert len(counting_queries) == 3, counting_queries
     for sql in (q["sql"] for q in queries if q["sql"].startswith("UPDATE")):
         assert "COUNT(" not in sql and "SELECT" not in sql, sql  # no lock held while counting
@@ -223,3 +224,20 @@ def test_a_count_that_was_too_high_is_repaired_unless_changed_meanwhile():
     repaired.refresh_from_db()
     moved.refresh_from_db()
     assert (repaired.messages_count, moved.messages_count) == (3, 4)
+
+
+def test_zeroed_counts_still_make_bounded_chunks(monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from chatapi import counting
+
+    monkeypatch.setattr(counting, "CHUNK_ROWS", 4)
+    chats = [_chat_with(3, messages_count=0) for _ in range(4)]
+
+    with CaptureQueriesContext(connection) as queries:
+        counts_refresh_all()
+
+    counted = [q["sql"] for q in queries if "COUNT(" in q["sql"] and "messages" in q["sql"]]
+    assert len(counted) == 4, counted  # one chat (3 rows) per chunk, not all four at once
+    assert {c.messages_count for c in Chat.objects.filter(pk__in=[c.pk for c in chats])} == {3}
