@@ -201,6 +201,25 @@ def test_the_add_page_asks_only_for_a_name(staff):
     assert 'name="token"' not in html and 'name="created_at"' not in html
 
 
+def test_the_change_page_of_an_application_shows_it_read_only_but_its_name(staff, message):
+    application = message.chat.application
+
+    html = staff.get(f"/admin/applications/application/{application.pk}/change/").content
+    html = html.decode()
+
+    assert application.token in html
+    assert re.search(r'<input[^>]*name="name"', html)
+    assert not re.search(r'<input[^>]*name="(token|created_at|chats_count)"', html)
+    assert f"/admin/chats/chat/?application__id__exact={application.pk}" in html
+
+
+def test_the_change_page_of_a_chat_is_read_only(staff, message):
+    html = staff.get(f"/admin/chats/chat/{message.chat_id}/change/").content.decode()
+
+    assert not re.search(r"<(input|select|textarea)[^>]*name=\"(number|application)", html)
+    assert f"?chat__id__exact={message.chat_id}" in html
+
+
 def test_renaming_an_application_moves_its_updated_at(staff, message):
     application = message.chat.application
     before = application.updated_at
