@@ -16,11 +16,11 @@ from django.utils.html import format_html
 
 from applications.models import Application
 from applications.services import application_create, application_update
-from chatapi.admin_pagination import CappedCountPaginator
+from chatapi.admin_pagination import CappedChangeListMixin, CappedCountPaginator
 
 
 @admin.register(Application)
-class ApplicationAdmin(admin.ModelAdmin):
+class ApplicationAdmin(CappedChangeListMixin, admin.ModelAdmin):
     list_display = ("name", "token", "chats_count", "chats", "created_at", "updated_at")
     list_filter = ("created_at",)
     search_fields = ("=token", "name")

@@ -9,9 +9,13 @@ narrow the list (a search, a filter, a chat's messages), which the templates say
 """
 
 from functools import cached_property
+from typing import Any
 
+from django.contrib import messages
+from django.contrib.admin.views.main import PAGE_VAR
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
 
 COUNT_CAP = 10_000
 
@@ -33,3 +37,24 @@ class CappedCountPaginator(Paginator):
     @property
     def cap(self) -> str:
         return f"{COUNT_CAP:,}"
+
+
+class CappedChangeListMixin:
+    """A page past the ones the capped count pages says why, instead of Django's "Database
+    error" page: it goes to the last page it pages, with a message saying how to reach more."""
+
+    list_per_page: int
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        page = request.GET.get(PAGE_VAR, "")
+        last = (COUNT_CAP + self.list_per_page) // self.list_per_page
+        if page.isdigit() and int(page) > last:
+            messages.warning(
+                request,
+                f"Only the first {COUNT_CAP:,} rows of this list are paged (page {last} is the "
+                "last): a search or a filter reaches the others, in pages of their own.",
+            )
+            query = request.GET.copy()
+            query[PAGE_VAR] = str(last)
+            return HttpResponseRedirect(f"{request.path}?{query.urlencode()}")
+        return super().changelist_view(request, extra_context)  # type: ignore[misc]

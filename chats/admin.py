@@ -15,12 +15,12 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from applications.models import Application, token_is_well_formed
-from chatapi.admin_pagination import CappedCountPaginator
+from chatapi.admin_pagination import CappedChangeListMixin, CappedCountPaginator
 from chats.models import Chat
 
 
 @admin.register(Chat)
-class ChatAdmin(admin.ModelAdmin):
+class ChatAdmin(CappedChangeListMixin, admin.ModelAdmin):
     list_display = ("number", "application_link", "messages_count", "messages", "created_at")
     list_filter = ("created_at",)
     search_fields = ("=application__token",)

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from applications.models import Application, token_is_well_formed
-from chatapi.admin_pagination import CappedCountPaginator
+from chatapi.admin_pagination import CappedChangeListMixin, CappedCountPaginator
 from chats.models import Chat
 from messages_app.models import Message
 from messages_app.services import message_update
@@ -72,7 +72,7 @@ def _single_chat(request: HttpRequest) -> int | None:
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(CappedChangeListMixin, admin.ModelAdmin):
     form = MessageForm
     list_display = ("number", "chat_link", "preview", "created_at", "updated_at")
     list_filter = (ApplicationFilter,)

@@ -167,6 +167,18 @@ def test_past_the_count_cap_the_paginator_says_more_than(staff, message, monkeyp
     assert "search or filter to reach the others" in html
 
 
+def test_a_page_past_the_cap_says_why_and_shows_the_last_one(staff, message, monkeypatch):
+    monkeypatch.setattr(admin_pagination, "COUNT_CAP", 2)
+    for number in range(3, 10):
+        MessageFactory(chat=message.chat, number=number)
+
+    response = staff.get("/admin/messages_app/message/", {"p": "50", "q": ""}, follow=True)
+
+    ((location, status),) = response.redirect_chain
+    assert status == 302 and "p=1" in location
+    assert "Only the first 2 rows of this list are paged" in response.content.decode()
+
+
 def test_columns_do_not_sort_the_whole_table(staff, message):
     html = staff.get("/admin/messages_app/message/").content.decode()
 
