@@ -11,7 +11,8 @@ Chats are not deleted on their own: the allocator (chatapi.numbering) answers "c
 for every number it handed out, so a POST to a deleted chat would be accepted and recreate it.
 An application is forgotten by the allocator once its rows are gone: its token answers 404.
 Rows that the API accepted for it while it was being deleted are dropped by the drain (it logs
-each one: "application … is gone").
+each one: "application … is gone"). Its documents are removed from the search index, if there
+is one, by a delete-by-query that Elasticsearch runs in the background.
 """
 
 import logging
@@ -26,6 +27,7 @@ from chatapi.numbering import application_key
 from chatapi.redis_client import redis_connection
 from chats.models import Chat
 from messages_app.models import Message
+from search.indexing import application_unindex
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +101,7 @@ def application_delete(
         chats += Chat.objects.filter(pk__in=late).delete()[0]
         Application.objects.filter(pk=application.pk).delete()
     _allocator_forget(application.token)
+    application_unindex(token=application.token)
     logger.info(
         "deleted application %s… with %d chats and %d messages",
         application.token[:8],

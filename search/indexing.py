@@ -140,3 +140,24 @@ def index_recreate() -> None:
     else:
         client.indices.delete(index=index._name, ignore_unavailable=True)
     index.create()
+
+
+def application_unindex(*, token: str) -> None:
+    """Remove every document of an application (deleted from the database) from the index.
+
+    Best effort, and never raises: the rows are gone either way, and a token that answers 404
+    is never searched; ``search_reindex --recreate`` drops what is left.
+    """
+    if not settings.ELASTICSEARCH_URL:
+        return
+    from search.backends.elasticsearch import es_client, index_name
+
+    try:
+        es_client().options(request_timeout=BULK_TIMEOUT_SECONDS).delete_by_query(
+            index=index_name(),
+            query={"prefix": {"chat": f"{token}-"}},
+            conflicts="proceed",
+            wait_for_completion=False,
+        )
+    except Exception:
+        logger.exception("could not remove application %s… from the search index", token[:8])
