@@ -1,7 +1,89 @@
-"""Recomputing a denormalised child count (``chats_count``, ``messages_count``) from SQL."""
+"""Recomputing a denormalised child count (``chats_count``, ``messages_count``) from SQL.
 
-from django.db.models import Count, Model, OuterRef, Subquery
-from django.db.models.functions import Coalesce
+In bounded chunks and without long locks, at any table size:
+
+- The counting is a plain ``SELECT parent_id, COUNT(*) … GROUP BY parent_id`` over a chunk of
+  parents: a range of the child's ``(parent, number)`` index, read without taking a row lock
+  (InnoDB's consistent read; Django runs MySQL at READ COMMITTED). A chunk holds as many parents
+  as add up to about ``CHUNK_ROWS`` children (by their counts or their highest child numbers,
+  whichever is larger; at most ``CHUNK_PARENTS``), so one statement reads a bounded part of the
+  table; a single parent larger than that is counted alone.
+- The write is one short ``UPDATE`` of the parents whose count changed, by primary key. The
+  previous form, one ``UPDATE … = (SELECT COUNT(*) …)``, held the lock on up to a thousand
+  parent rows while it counted their children (seconds at ten million messages), and every
+  INSERT of a message into those chats waited for it (its foreign key locks the chat row).
+
+Counting and writing are two statements, so rows persisted in between may be missed by the count:
+counts only grow (chats and messages are deleted only with their application), so a count that
+went up is written as ``GREATEST(current, counted)`` and never undoes a fresher, higher one;
+a count that must go down (a repair) is written only if no other refresh changed it since it was
+read. A row persisted meanwhile marks its parent changed, so the next refresh counts it.
+"""
+
+from collections.abc import Iterator
+
+from django.db.models import Case, Count, F, IntegerField, Max, Model, Value, When
+from django.db.models.functions import Greatest
+
+CHUNK_ROWS = 200_000
+CHUNK_PARENTS = 1_000
+
+
+def _chunks(
+    parents: list[tuple[int, int]], sizes: dict[int, int]
+) -> Iterator[list[tuple[int, int]]]:
+    """Parents (pk, current count) grouped so that a chunk counts about CHUNK_ROWS children."""
+    chunk: list[tuple[int, int]] = []
+    rows = 0
+    for pk, current in parents:
+        size = sizes.get(pk, current)
+        if chunk and (rows + size > CHUNK_ROWS or len(chunk) >= CHUNK_PARENTS):
+            yield chunk
+            chunk, rows = [], 0
+        chunk.append((pk, current))
+        rows += size
+    if chunk:
+        yield chunk
+
+
+def _sizes(child: type[Model], link: str, parents: list[tuple[int, int]]) -> dict[int, int]:
+    """How many children each parent may have: its current count, or its highest child number
+    if that is larger (a count that is stale, or zero after a repair, must not make a chunk of
+    ten million rows). ``MAX(number)`` per parent is one step into the ``(parent, number)``
+    index each (MariaDB: "Using index for group-by")."""
+    highest = dict(
+        child.objects.filter(**{f"{link}_id__in": [pk for pk, _ in parents]})
+        .order_by()
+        .values_list(f"{link}_id")
+        .annotate(highest=Max("number"))
+        .values_list(f"{link}_id", "highest")
+    )
+    return {pk: max(current, highest.get(pk) or 0) for pk, current in parents}
+
+
+def _refresh_chunk(
+    parent: type[Model], child: type[Model], link: str, field: str, chunk: list[tuple[int, int]]
+) -> None:
+    ids = [pk for pk, _ in chunk]
+    counted = dict(
+        child.objects.filter(**{f"{link}_id__in": ids})
+        .order_by()
+        .values_list(f"{link}_id")
+        .annotate(total=Count("pk"))
+        .values_list(f"{link}_id", "total")
+    )
+    grown = {pk: counted.get(pk, 0) for pk, current in chunk if counted.get(pk, 0) > current}
+    shrunk = [
+        (pk, current, counted.get(pk, 0)) for pk, current in chunk if counted.get(pk, 0) < current
+    ]
+    if grown:
+        new = Case(
+            *[When(pk=pk, then=Value(total)) for pk, total in grown.items()],
+            output_field=IntegerField(),
+        )
+        parent.objects.filter(pk__in=list(grown)).update(**{field: Greatest(F(field), new)})
+    for pk, current, total in shrunk:
+        parent.objects.filter(pk=pk, **{field: current}).update(**{field: total})
 
 
 def children_count_refresh(
@@ -14,17 +96,22 @@ def children_count_refresh(
 ) -> int:
     """Set ``parent.field`` to its number of ``child`` rows (``child.link`` points at parent).
 
-    One UPDATE with a correlated subquery, so the count and the write see the same rows; for
-    some parents (``parent_ids``) or all of them. Returns how many parents were updated.
+    For some parents (``parent_ids``) or all of them, walked by primary key. Returns how many
+    parents were looked at.
     """
-    counted = (
-        child.objects.filter(**{link: OuterRef("pk")})
-        .order_by()
-        .values(link)
-        .annotate(total=Count("pk"))
-        .values("total")
-    )
-    parents = parent.objects.all()
+    seen = 0
     if parent_ids is not None:
-        parents = parents.filter(pk__in=parent_ids)
-    return parents.update(**{field: Coalesce(Subquery(counted), 0)})
+        parents = list(
+            parent.objects.filter(pk__in=parent_ids).order_by("pk").values_list("pk", field)
+        )
+        for chunk in _chunks(parents, _sizes(child, link, parents)):
+            _refresh_chunk(parent, child, link, field, chunk)
+        return len(parents)
+    last = 0
+    while parents := list(
+        parent.objects.filter(pk__gt=last).order_by("pk").values_list("pk", field)[:CHUNK_PARENTS]
+    ):
+        for chunk in _chunks(parents, _sizes(child, link, parents)):
+            _refresh_chunk(parent, child, link, field, chunk)
+        seen, last = seen + len(parents), parents[-1][0]
+    return seen

@@ -268,3 +268,22 @@ def numbers_persisted(
         args = [part for name, number in counters.items() for part in (name, number)]
         script(keys=[application_key(token)], args=args, client=pipe)
     pipe.execute()
+
+
+def counters_restore(*, token: str, chats: int, messages: dict[int, int]) -> None:
+    """Tell the allocator the exact highest numbers of an application whose rows were
+    written straight to SQL (seeding, imports), so the API goes on from there.
+
+    Chats 1 to ``chats`` exist, each at the highest message number ``messages`` gives it (0 if
+    absent). The counters are set as exact, covered by SQL and checked in this run of Redis,
+    so the next create needs no SQL and numbers on from them with no gap. Replaces the hash.
+    """
+    args: list[Any] = [chats]
+    for number in range(1, chats + 1):
+        args += [number, messages.get(number, 0)]
+    with redis_unavailable_as_503():
+        _script("restore")(
+            keys=[application_key(token), unknown_token_key(token)],
+            args=args,
+            client=redis_connection(),
+        )

@@ -61,13 +61,8 @@ def number_page(
     limit = limit_from_request(request)
     after = _positive_int_param(request, "after")
     before = _positive_int_param(request, "before")
-    window = queryset
-    if after is not None:
-        window = window.filter(number__gt=after)
-    if before is not None:
-        window = window.filter(number__lt=before)
     backwards = before is not None and after is None
-    rows = list(window.order_by("-number" if backwards else "number")[: limit + 1])
+    rows = number_page_rows(queryset, after=after, before=before, limit=limit)
     more_in_direction = len(rows) > limit
     items = rows[:limit][::-1] if backwards else rows[:limit]
 
@@ -84,6 +79,23 @@ def number_page(
         next_url = _link(request, after=last, **upper) if has_next else None
         previous_url = _link(request, before=first) if has_previous else None
     return Response({"results": serialize(items), "next": next_url, "previous": previous_url})
+
+
+def number_page_rows(
+    queryset: QuerySet, *, after: int | None, before: int | None, limit: int
+) -> list[Any]:
+    """Up to ``limit + 1`` rows from where the page starts, in the direction it reads.
+
+    Ascending after ``after``; descending (nearest first) below ``before`` when only ``before``
+    is given. One extra row says whether there is more in that direction.
+    """
+    window = queryset
+    if after is not None:
+        window = window.filter(number__gt=after)
+    if before is not None:
+        window = window.filter(number__lt=before)
+    backwards = before is not None and after is None
+    return list(window.order_by("-number" if backwards else "number")[: limit + 1])
 
 
 def _link(request: Request, **params: int) -> str:

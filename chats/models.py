@@ -2,6 +2,9 @@ from django.db import models
 
 from applications.models import Application
 
+# The (application, number) unique index: the listing of an application's chats reads it.
+CHATS_NUMBER_INDEX = "chats_unique_number_per_application"
+
 
 class Chat(models.Model):
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="chats")
@@ -16,9 +19,7 @@ class Chat(models.Model):
         ordering = ["number"]
         constraints = [
             # The last line of defence behind the Redis allocator: a number is never used twice.
-            models.UniqueConstraint(
-                fields=["application", "number"], name="chats_unique_number_per_application"
-            ),
+            models.UniqueConstraint(fields=["application", "number"], name=CHATS_NUMBER_INDEX),
         ]
 
     def __str__(self) -> str:

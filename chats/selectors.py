@@ -4,12 +4,14 @@ from django.db.models import QuerySet
 
 from applications.models import Application
 from chatapi.errors import NotFound
+from chatapi.index_hints import index_force
 from chatapi.pending import chat_field, pending_get
-from chats.models import Chat
+from chats.models import CHATS_NUMBER_INDEX, Chat
 
 
 def chat_list(*, application: Application) -> QuerySet[Chat]:
-    return Chat.objects.filter(application=application)
+    """The application's chats, read through the (application, number) index."""
+    return index_force(Chat.objects.filter(application_id=application.pk), CHATS_NUMBER_INDEX)
 
 
 def chat_find(*, application: Application, number: int) -> Chat | None:

@@ -1,4 +1,9 @@
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
 from django.conf import settings
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -25,6 +30,7 @@ from chatapi.serializer_fields import StrictTextField
 from chatapi.throttling import ApplicationCreateRateThrottle
 from chats.selectors import chat_find, chat_get
 from messages_app import openapi as docs
+from messages_app.models import Message
 from messages_app.selectors import message_get, message_list
 from messages_app.services import message_create, message_update
 
@@ -35,6 +41,30 @@ class MessageOutputSerializer(serializers.Serializer):
     body = serializers.CharField(help_text="Exactly as sent, any Unicode.")
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+
+
+def _timestamp(moment: datetime) -> str:
+    # What DRF's DateTimeField answers (ISO 8601 in the current zone, "Z" for UTC), without
+    # a field object per value: tests pin the two to the same output.
+    text = timezone.localtime(moment).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def messages_render(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """A page of messages as MessageOutputSerializer renders them, at a fraction of the cost.
+
+    DRF builds and runs four field objects per message; a page of 200 cost more than the
+    query that read it.
+    """
+    return [
+        {
+            "number": message.number,
+            "body": message.body,
+            "created_at": _timestamp(message.created_at),
+            "updated_at": _timestamp(message.updated_at),
+        }
+        for message in messages
+    ]
 
 
 @extend_schema_serializer(component_name="MessageCreate")
@@ -114,11 +144,7 @@ class MessageListCreateApi(APIView):
     )
     def get(self, request: Request, token: str, chat_number: int) -> Response:
         chat = chat_get(application=application_get(token=token), number=chat_number)
-        return number_page(
-            message_list(chat=chat),
-            request,
-            lambda page: MessageOutputSerializer(page, many=True).data,
-        )
+        return number_page(message_list(chat=chat), request, messages_render)
 
 
 class MessageDetailApi(APIView):

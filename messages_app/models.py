@@ -2,6 +2,9 @@ from django.db import models
 
 from chats.models import Chat
 
+# The (chat, number) unique index: every listing and the SQL search read through it.
+MESSAGES_NUMBER_INDEX = "messages_unique_number_per_chat"
+
 
 class Message(models.Model):
     chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages")
@@ -16,9 +19,7 @@ class Message(models.Model):
         constraints = [
             # The last line of defence behind the Redis allocator; also the index every listing
             # and the SQL search use to stay inside one chat.
-            models.UniqueConstraint(
-                fields=["chat", "number"], name="messages_unique_number_per_chat"
-            ),
+            models.UniqueConstraint(fields=["chat", "number"], name=MESSAGES_NUMBER_INDEX),
         ]
 
     def __str__(self) -> str:

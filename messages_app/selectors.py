@@ -4,16 +4,18 @@ from django.db.models import Max, QuerySet
 
 from applications.models import Application
 from chatapi.errors import NotFound
+from chatapi.index_hints import index_force
 from chatapi.pending import message_field, pending_get
 from chats.models import Chat
 from chats.selectors import chat_find, chat_pending
-from messages_app.models import Message
+from messages_app.models import MESSAGES_NUMBER_INDEX, Message
 
 
 def message_list(*, chat: Chat) -> QuerySet[Message]:
+    """The chat's messages, read through the (chat, number) index (chatapi.index_hints)."""
     if chat.pk is None:  # accepted a moment ago, not persisted yet: no message is either
         return Message.objects.none()
-    return Message.objects.filter(chat=chat)
+    return index_force(Message.objects.filter(chat_id=chat.pk), MESSAGES_NUMBER_INDEX)
 
 
 def message_find(*, chat: Chat, number: int) -> Message | None:

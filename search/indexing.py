@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
+from applications.models import Application
+from chats.models import Chat
 from messages_app.models import Message
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,23 @@ def messages_for_index() -> QuerySet[Message]:
     return Message.objects.select_related("chat__application")
 
 
+def messages_batch_for_index(*, after_pk: int, size: int) -> list[Message]:
+    """The next ``size`` messages by primary key, with their chats and applications loaded.
+
+    No JOIN: MariaDB may drive a JOIN from the small chats table and sort the whole of the
+    messages to find the next thousand by id. Three indexed reads instead: a range of the
+    primary key, then the batch's chats and their applications by id (each once per batch).
+    """
+    batch = list(Message.objects.filter(pk__gt=after_pk).order_by("pk")[:size])
+    chats = Chat.objects.in_bulk({message.chat_id for message in batch})
+    applications = Application.objects.in_bulk({chat.application_id for chat in chats.values()})
+    for chat in chats.values():
+        chat.application = applications[chat.application_id]
+    for message in batch:
+        message.chat = chats[message.chat_id]
+    return batch
+
+
 def messages_index(*, keys: Iterable[Sequence[int]]) -> int:
     """Index the messages named by (chat id, number), as they are now; how many were sent."""
     numbers_by_chat: dict[int, set[int]] = defaultdict(set)
@@ -59,8 +78,11 @@ def messages_index(*, keys: Iterable[Sequence[int]]) -> int:
     return len(messages)
 
 
-def messages_bulk_index(messages: Sequence[Message]) -> None:
+def messages_bulk_index(messages: Sequence[Message], *, ensure_index: bool = True) -> None:
     """Send ``messages`` (with their chat and application loaded) in one bulk request.
+
+    ``ensure_index=False`` skips the check that the index exists (a request of its own), for
+    callers that made sure of it once (the reindex command).
 
     Raises ``BulkIndexError`` when Elasticsearch refuses a document, and a transport error when
     it cannot be reached: the task retries the whole batch, which is idempotent.
@@ -72,11 +94,12 @@ def messages_bulk_index(messages: Sequence[Message]) -> None:
     from search.backends.elasticsearch import es_client
     from search.documents import MessageDocument
 
-    index_ensure()
+    if ensure_index:
+        index_ensure()
     bulk(
         es_client().options(request_timeout=BULK_TIMEOUT_SECONDS),
         MessageDocument().get_actions(messages, "index"),
-        chunk_size=INDEX_TASK_BATCH,
+        chunk_size=max(INDEX_TASK_BATCH, len(messages)),
         # 409: the index already holds this message at the same or a newer version. That is
         # the versioning at work (a stale task, a second reindex), not a failure.
         ignore_status=(409,),
@@ -117,3 +140,24 @@ def index_recreate() -> None:
     else:
         client.indices.delete(index=index._name, ignore_unavailable=True)
     index.create()
+
+
+def application_unindex(*, token: str) -> None:
+    """Remove every document of an application (deleted from the database) from the index.
+
+    Best effort, and never raises: the rows are gone either way, and a token that answers 404
+    is never searched; ``search_reindex --recreate`` drops what is left.
+    """
+    if not settings.ELASTICSEARCH_URL:
+        return
+    from search.backends.elasticsearch import es_client, index_name
+
+    try:
+        es_client().options(request_timeout=BULK_TIMEOUT_SECONDS).delete_by_query(
+            index=index_name(),
+            query={"prefix": {"chat": f"{token}-"}},
+            conflicts="proceed",
+            wait_for_completion=False,
+        )
+    except Exception:
+        logger.exception("could not remove application %s… from the search index", token[:8])

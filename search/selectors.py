@@ -9,7 +9,7 @@ from search.backends import search_backend
 from search.backends.base import (
     Position,
     SearchBackend,
-    SearchHit,
+    SearchHits,
     SearchScope,
     SortKey,
     cursor_decode,
@@ -44,24 +44,39 @@ def messages_search(
         raise ValueError("a search needs at least one term")
     scope = SearchScope(chat_id=chat.pk, token=application.token, chat_number=chat.number)
 
-    def fetch(size: int, after: SortKey | None, backwards: bool) -> list[SearchHit]:
+    def fetch(size: int, after: SortKey | None, backwards: bool) -> SearchHits:
         return backend.search(scope=scope, terms=terms, size=size, after=after, backwards=backwards)
 
+    def any_before(key: SortKey) -> bool:
+        # A backend that stopped looking could not rule a hit out: say there may be one.
+        probe = fetch(1, key, True)
+        return bool(probe.hits) or probe.stopped_at is not None
+
+    def any_after(key: SortKey) -> bool:
+        probe = fetch(1, key, False)
+        return bool(probe.hits) or probe.stopped_at is not None
+
+    # A page continues from its last hit when the backend found more than a page, and from
+    # where the backend stopped looking when it stopped early (SearchHits.stopped_at): the
+    # next page then starts past the part already scanned, which held no further hit.
     if position is None or position.forward:
-        hits = fetch(limit + 1, position.key if position else None, False)
-        page = hits[:limit]
-        has_next = len(hits) > limit
+        found = fetch(limit + 1, position.key if position else None, False)
+        page = found.hits[:limit]
+        if len(found.hits) > limit:
+            forward_from: SortKey | None = page[-1].key
+        else:
+            forward_from = found.stopped_at
         # The first page has nothing before it; a later one asks for one hit before its start.
         back_from = (page[0].key if page else position.key) if position else None
-        has_previous = back_from is not None and bool(fetch(1, back_from, True))
-        forward_from = page[-1].key if page else None
+        has_previous = back_from is not None and any_before(back_from)
+        has_next = forward_from is not None
     else:
-        hits = fetch(limit + 1, position.key, True)
-        page = hits[:limit][::-1]
-        has_previous = len(hits) > limit
-        back_from = page[0].key if page else None
+        found = fetch(limit + 1, position.key, True)
+        page = found.hits[:limit][::-1]
+        back_from = page[0].key if len(found.hits) > limit else found.stopped_at
+        has_previous = back_from is not None
         forward_from = page[-1].key if page else position.key
-        has_next = bool(fetch(1, forward_from, False))
+        has_next = any_after(forward_from)
 
     return SearchPage(
         messages=[hit.message for hit in page],

@@ -262,6 +262,10 @@ ELASTICSEARCH_DSL_SIGNAL_PROCESSOR = "django_elasticsearch_dsl.signals.BaseSigna
 INSTALLED_APPS.append("django_elasticsearch_dsl")
 # A longer query is a 400: it bounds the number of clauses sent to Elasticsearch.
 SEARCH_QUERY_MAX_LENGTH = env.int("SEARCH_QUERY_MAX_LENGTH", default=1000)
+# The SQL backend looks at most this many message numbers per request, newest first, and hands
+# a cursor on when the window ran out: every search costs the same however large the chat
+# (docs/search.md, "Bounded cost on SQL").
+SEARCH_SQL_SCAN_WINDOW = env.int("SEARCH_SQL_SCAN_WINDOW", default=20_000)
 # --- end of Search -------------------------------------------------------------------------------
 
 # Django REST framework

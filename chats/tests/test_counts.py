@@ -16,7 +16,13 @@ from chatapi import changes
 from chatapi.numbering import application_register
 from chatapi.pending import pending_count
 from chats.models import Chat
-from chats.services import ChatRecord, chat_create, chats_persist, counts_refresh_changed
+from chats.services import (
+    ChatRecord,
+    chat_create,
+    chats_persist,
+    counts_refresh_all,
+    counts_refresh_changed,
+)
 from chats.tasks import counts_refresh_changed_task
 from chats.tests.factories import ChatFactory
 from messages_app.models import Message
@@ -157,3 +163,81 @@ def test_counters_converge_with_a_real_worker_and_beat(celery_workers, celery_be
     say(f"counters converged {time.monotonic() - persisted_at:.2f}s after the rows were persisted")
     # Beat ticks every second; convergence must not take more than a couple of ticks.
     assert time.monotonic() - persisted_at < 5
+
+
+def _chat_with(messages: int, **fields) -> Chat:
+    chat = ChatFactory(**fields)
+    for number in range(1, messages + 1):
+        MessageFactory(chat=chat, number=number)
+    return chat
+
+
+def test_the_sweep_counts_in_bounded_chunks_and_writes_without_counting(monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from chatapi import counting
+
+    monkeypatch.setattr(counting, "CHUNK_ROWS", 3)
+    chats = [_chat_with(n, messages_count=n) for n in (4, 1, 1, 1, 2)]
+    Chat.objects.filter(pk=chats[1].pk).update(messages_count=0)
+
+    with CaptureQueriesContext(connection) as queries:
+        counts_refresh_all()
+
+    assert [c.messages_count for c in Chat.objects.filter(pk__in=[c.pk for c in chats])] == [
+        4,
+        1,
+        1,
+        1,
+        2,
+    ]
+    counting_queries = [
+        q["sql"] for q in queries if "COUNT(" in q["sql"] and "messages" in q["sql"]
+    ]
+    # 4 | 1+1+1 | 2: a chunk stops before it would count more than CHUNK_ROWS rows (a stale
+    # count of 0 is sized by the chat's highest number).
+    assert len(counting_queries) == 3, counting_queries
+    for sql in (q["sql"] for q in queries if q["sql"].startswith("UPDATE")):
+        assert "COUNT(" not in sql and "SELECT" not in sql, sql  # no lock held while counting
+
+
+def test_a_refresh_never_undoes_a_fresher_higher_count():
+    from chatapi.counting import _refresh_chunk
+
+    chat = _chat_with(3, messages_count=5)  # another refresh wrote 5 after this one read 2
+
+    _refresh_chunk(Chat, Message, "chat", "messages_count", [(chat.pk, 2)])
+
+    chat.refresh_from_db()
+    assert chat.messages_count == 5
+
+
+def test_a_count_that_was_too_high_is_repaired_unless_changed_meanwhile():
+    from chatapi.counting import _refresh_chunk
+
+    repaired = _chat_with(3, messages_count=9)
+    moved = _chat_with(3, messages_count=4)  # read as 9, then changed by another refresh
+
+    _refresh_chunk(Chat, Message, "chat", "messages_count", [(repaired.pk, 9), (moved.pk, 9)])
+
+    repaired.refresh_from_db()
+    moved.refresh_from_db()
+    assert (repaired.messages_count, moved.messages_count) == (3, 4)
+
+
+def test_zeroed_counts_still_make_bounded_chunks(monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from chatapi import counting
+
+    monkeypatch.setattr(counting, "CHUNK_ROWS", 4)
+    chats = [_chat_with(3, messages_count=0) for _ in range(4)]
+
+    with CaptureQueriesContext(connection) as queries:
+        counts_refresh_all()
+
+    counted = [q["sql"] for q in queries if "COUNT(" in q["sql"] and "messages" in q["sql"]]
+    assert len(counted) == 4, counted  # one chat (3 rows) per chunk, not all four at once
+    assert {c.messages_count for c in Chat.objects.filter(pk__in=[c.pk for c in chats])} == {3}

@@ -35,6 +35,20 @@ class SearchHit:
     message: Message
 
 
+@dataclass(frozen=True)
+class SearchHits:
+    """What a backend found, and where it stopped looking if it stopped early.
+
+    ``stopped_at`` is set when the backend bounds the work of one request (the SQL backend
+    scans a window of messages) and ran out of it before finding ``size`` hits: the search goes
+    on strictly after that key, in the same order. None means it looked through everything
+    that way.
+    """
+
+    hits: list[SearchHit]
+    stopped_at: SortKey | None = None
+
+
 class SearchBackend(Protocol):
     name: str
 
@@ -49,11 +63,11 @@ class SearchBackend(Protocol):
         size: int,
         after: SortKey | None = None,
         backwards: bool = False,
-    ) -> list[SearchHit]:
+    ) -> SearchHits:
         """At most ``size`` hits following ``after`` in the backend's order.
 
         With ``backwards`` the order is reversed: the hits that come just before ``after``,
-        nearest first.
+        nearest first. A backend may stop early (``SearchHits.stopped_at``).
         """
 
     def key_from_cursor(self, values: list[Any]) -> SortKey:

@@ -30,7 +30,7 @@ from elasticsearch.dsl.connections import connections
 from chatapi.errors import ServiceUnavailable
 from chatapi.pagination import MAX_NUMBER
 from messages_app.models import Message
-from search.backends.base import SearchHit, SearchScope, SortKey
+from search.backends.base import SearchHit, SearchHits, SearchScope, SortKey
 from search.documents import NGRAM_MIN, MessageDocument, chat_key
 from search.terms import text_fold
 
@@ -118,7 +118,7 @@ class ElasticsearchSearchBackend:
         size: int,
         after: SortKey | None = None,
         backwards: bool = False,
-    ) -> list[SearchHit]:
+    ) -> SearchHits:
         key = chat_key(scope.token, scope.chat_number)
         body = search_body(chat=key, terms=terms, size=size, after=after, backwards=backwards)
         try:
@@ -127,13 +127,15 @@ class ElasticsearchSearchBackend:
             if exc.error != "index_not_found_exception":
                 raise _unavailable(exc) from exc
             logger.warning("search index %s does not exist yet: nothing is indexed", index_name())
-            return []
+            return SearchHits(hits=[])
         except (ApiError, TransportError) as exc:
             raise _unavailable(exc) from exc
-        return [
-            SearchHit(key=(hit["sort"][0], hit["sort"][1]), message=_message(hit["_source"]))
-            for hit in response["hits"]["hits"]
-        ]
+        return SearchHits(
+            hits=[
+                SearchHit(key=(hit["sort"][0], hit["sort"][1]), message=_message(hit["_source"]))
+                for hit in response["hits"]["hits"]
+            ]
+        )
 
     def key_from_cursor(self, values: list[Any]) -> SortKey:
         if len(values) != 2:

@@ -201,3 +201,19 @@ def test_the_version_is_updated_at_in_microseconds(chat_factory) -> None:
     message.updated_at += timedelta(microseconds=1)
 
     assert message_version(message) == version + 1
+
+
+def test_a_deleted_application_is_removed_from_the_index(fake_es, chat_factory) -> None:
+    """Not an integration test: one delete-by-query on the chat keys of its token."""
+    from messages_app.deletion import application_delete
+
+    chat = chat_factory(["a", "b"])
+    token = chat.application.token
+    fake_es.reply("POST", "/chatapi-messages/_delete_by_query", body={"task": "node:1"})
+
+    application_delete(application=chat.application)
+
+    (request,) = fake_es.sent("POST", "/chatapi-messages/_delete_by_query")
+    assert request.json() == {"query": {"prefix": {"chat": f"{token}-"}}}
+    assert request.params["conflicts"] == "proceed"
+    assert request.params["wait_for_completion"] == "false"

@@ -100,10 +100,11 @@ def test_an_edit_is_searchable_once_persisted(chat_factory) -> None:
     assert _search(chat, "old").messages == []
 
 
-def test_one_query_for_a_first_page(chat_factory, django_assert_num_queries) -> None:
+def test_two_queries_for_a_first_page(chat_factory, django_assert_num_queries) -> None:
+    """The chat's highest number (one index lookup: where the scan window starts), the page."""
     chat = chat_factory(["abc"] * 60)
 
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):
         page = _search(chat, "b c a", limit=50)
 
     assert len(page.messages) == 50
@@ -142,3 +143,68 @@ def test_messages_edited_to_match_appear_and_edited_away_disappear(chat_factory)
     Message.objects.filter(chat=chat, number=2).update(body="alphabet", updated_at=later)
 
     assert [m.number for m in _search(chat, "alpha").messages] == [2]
+
+
+def _follow(chat: Chat, query: str, *, limit: int, forward: bool = True, cursor=None) -> list:
+    """Every page from ``cursor`` on, following next (or previous), as lists of numbers."""
+    pages = []
+    while True:
+        page = _search(chat, query, limit=limit, cursor=cursor)
+        pages.append([m.number for m in page.messages])
+        cursor = page.next_cursor if forward else page.previous_cursor
+        if cursor is None:
+            return pages
+
+
+@pytest.fixture
+def small_window(settings):
+    settings.SEARCH_SQL_SCAN_WINDOW = 5
+
+
+def test_a_bounded_scan_still_visits_every_match_once_in_order(chat_factory, small_window) -> None:
+    bodies = [("hit" if n in (2, 3, 9, 17, 18, 19, 20) else "miss") + f" {n}" for n in range(1, 24)]
+    chat = chat_factory(bodies)
+
+    pages = _follow(chat, "hit", limit=2)
+
+    # Windows of 5 numbers from the newest (23): 19-23, 14-18, 9-13, 4-8, 1-3.
+    assert pages == [[20, 19], [18, 17], [9], [], [3, 2]]
+    assert sum(pages, []) == [20, 19, 18, 17, 9, 3, 2]
+
+
+def test_a_bounded_scan_pages_back_to_the_newest_match(chat_factory, small_window) -> None:
+    bodies = [("hit" if n in (2, 3, 9, 17, 18, 19, 20) else "miss") + f" {n}" for n in range(1, 24)]
+    chat = chat_factory(bodies)
+    first = _search(chat, "hit", limit=2)
+    last_cursor = first.next_cursor
+    while (page := _search(chat, "hit", limit=2, cursor=last_cursor)).next_cursor is not None:
+        last_cursor = page.next_cursor
+
+    back = _follow(chat, "hit", limit=2, forward=False, cursor=page.previous_cursor)
+
+    assert sorted(sum(back, []), reverse=True) == [20, 19, 18, 17, 9]
+
+
+def test_an_absent_term_costs_one_window_per_request(
+    chat_factory, small_window, django_assert_max_num_queries
+) -> None:
+    chat = chat_factory([f"body {n}" for n in range(1, 13)])
+
+    with django_assert_max_num_queries(2):
+        page = _search(chat, "absent")
+
+    assert page.messages == [] and page.next_cursor is not None
+    assert _follow(chat, "absent", limit=50) == [[], [], []]  # 8-12, 3-7, 1-2
+
+
+def test_each_search_query_reads_a_bounded_range_of_numbers(chat_factory, small_window) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    chat = chat_factory([f"body {n}" for n in range(1, 40)])
+
+    with CaptureQueriesContext(connection) as queries:
+        _search(chat, "absent")
+
+    (search,) = [q["sql"].replace('"', "`") for q in queries if "LIKE" in q["sql"]]
+    assert "`number` > 34" in search and "`number` < 40" in search  # numbers 35 to 39
