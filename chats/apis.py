@@ -51,7 +51,9 @@ class ChatListCreateApi(APIView):
                 429,
                 503,
                 e503="The chat may or may not have been created: retry with the same "
-                "`Idempotency-Key` to get exactly one.",
+                "`Idempotency-Key` to get exactly one. The one exception is the code "
+                "`backlog_full`: nothing was created, as too many rows of this chat wait for "
+                "the database; retry later.",
             ),
         },
         examples=docs.CREATE_EXAMPLES,

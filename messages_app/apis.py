@@ -109,7 +109,9 @@ class MessageListCreateApi(APIView):
                 429,
                 503,
                 e503="The message may or may not have been created: retry with the same "
-                "`Idempotency-Key` to get exactly one.",
+                "`Idempotency-Key` to get exactly one. The one exception is the code "
+                "`backlog_full`: nothing was created, as too many rows of this chat wait for "
+                "the database; retry later.",
             ),
         },
         examples=docs.CREATE_EXAMPLES,
