@@ -46,6 +46,10 @@ An ``Idempotency-Key`` is checked and recorded inside the same script: a retry e
 the first call's number and payload and replays them, or allocates; there is no window in which
 two calls with one key can both allocate. A 503 from a create means the outcome is unknown
 (Redis may have run the script and died before answering): a retry with the same key settles it.
+The key's hash is also persisted with its row, because a loss that takes a key's record (the
+AOF's last second) may leave its row in SQL: for a key's lifetime after a counter was reseeded,
+a key that Redis does not know is looked up in SQL, among the numbers the lost window can have
+used, before anything is allocated.
 """
 
 import hashlib
@@ -81,6 +85,9 @@ _LUA = Path(__file__).with_name("lua")
 # counter or its journal entry) -> the seed, already reserved in SQL; raises NotFound when there
 # is nothing to number.
 Reseed = Callable[[int | None, bool], int]
+# replay_lookup(the Idempotency-Key's hash, the lowest number it can have) -> the journal
+# payload of the persisted row created with that key, or None.
+ReplayLookup = Callable[[str, int], dict[str, Any] | None]
 
 
 @cache
@@ -112,11 +119,16 @@ def unknown_token_key(token: str) -> str:
     return redis_key("unknown-app", token)
 
 
+def idempotency_hash(key: str) -> str:
+    """What is kept of an Idempotency-Key, in Redis and with its row in SQL."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 def idempotency_key(token: str, resource: str, key: str | None) -> str:
     """Scoped by application and resource, so a key means nothing outside its own tenant."""
     if key is None:
         return redis_key("idempotency", "unused")
-    return redis_key("idempotency", token, resource, hashlib.sha256(key.encode()).hexdigest())
+    return redis_key("idempotency", token, resource, idempotency_hash(key))
 
 
 def application_register(*, token: str) -> None:
@@ -149,6 +161,7 @@ def _allocate(
     payload: dict[str, Any],
     idempotency: str | None,
     reseed: Reseed,
+    replay_lookup: ReplayLookup,
 ) -> Allocation:
     keys = [
         application_key(token),
@@ -161,14 +174,16 @@ def _allocate(
     encoded = json.dumps(payload)
     ttl = "" if idempotency is None else str(IDEMPOTENCY_TTL_SECONDS)
     chat = "" if chat_number is None else str(chat_number)
-    seed = ""
+    seed = key_checked = ""
     script = _script("allocate")
     with redis_unavailable_as_503():
         # A reseed can be asked for again if Redis restarts between the two calls.
-        for _ in range(3):
+        for _ in range(4):
             args = [kind, token, chat, encoded, time.time(), ttl, reserve()]
             result = script(
-                keys=keys, args=[*args, DRAIN_REQUEST_INTERVAL_MS, seed], client=redis_connection()
+                keys=keys,
+                args=[*args, DRAIN_REQUEST_INTERVAL_MS, seed, key_checked],
+                client=redis_connection(),
             )
             status = _text(result[0])
             if status == "ok":
@@ -190,6 +205,14 @@ def _allocate(
                     "Too many rows of this chat or application are waiting to be persisted; "
                     "nothing was created. Retry shortly."
                 )
+            if status == "check_key" and idempotency is not None:
+                lowest = max(int(result[1]) - 3 * reserve(), 0)
+                found = replay_lookup(idempotency_hash(idempotency), lowest)
+                if found is not None:
+                    number = int(found.pop("number"))
+                    return Allocation(number=number, payload=found, replayed=True)
+                key_checked = "1"
+                continue
             current = _text(result[1])
             seed = str(reseed(int(current) if current else None, int(result[2]) == 1))
     raise RuntimeError("the allocator asked for a reseed three times")  # pragma: no cover
@@ -200,12 +223,14 @@ def chat_number_allocate(
     token: str,
     payload: dict[str, Any],
     reseed: Reseed,
+    replay_lookup: ReplayLookup,
     idempotency: str | None = None,
 ) -> Allocation:
     """The next chat number of the application; ``payload`` goes to the journal with it.
 
     ``reseed`` is called only when the application's counter cannot be trusted (see the module
-    docstring); it raises NotFound if there is no such application.
+    docstring); it raises NotFound if there is no such application. ``replay_lookup`` only for
+    an Idempotency-Key Redis does not know, within a key's lifetime after a reseed.
     """
     return _allocate(
         kind="chat",
@@ -215,6 +240,7 @@ def chat_number_allocate(
         payload=payload,
         idempotency=idempotency,
         reseed=reseed,
+        replay_lookup=replay_lookup,
     )
 
 
@@ -224,6 +250,7 @@ def message_number_allocate(
     chat_number: int,
     payload: dict[str, Any],
     reseed: Reseed,
+    replay_lookup: ReplayLookup,
     idempotency: str | None = None,
 ) -> Allocation:
     """The next message number of the chat; ``payload`` goes to the journal with it.
@@ -240,6 +267,7 @@ def message_number_allocate(
         payload=payload,
         idempotency=idempotency,
         reseed=reseed,
+        replay_lookup=replay_lookup,
     )
 
 

@@ -13,6 +13,11 @@ class Chat(models.Model):
     messages_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
+    # The SHA-256 of the Idempotency-Key it was created with, if any: lets a retry whose key
+    # Redis lost (a power loss) find this row instead of creating another (chatapi.numbering).
+    idempotency_key = models.CharField(
+        max_length=64, blank=True, default="", db_default="", editable=False
+    )
 
     class Meta:
         db_table = "chats"

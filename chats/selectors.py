@@ -1,4 +1,5 @@
 from datetime import datetime
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -42,3 +43,18 @@ def chat_get(*, application: Application, number: int) -> Chat:
     if chat is None:
         raise NotFound(f"No chat {number} in this application.")
     return chat
+
+
+def chat_created_with_key(*, token: str, key_hash: str, lowest: int) -> dict[str, Any] | None:
+    """The persisted chat created with this Idempotency-Key (its hash), as the journal had it.
+
+    Only numbers from ``lowest`` up: the ones a lost window can have used (chatapi.numbering).
+    """
+    row = (
+        Chat.objects.filter(application__token=token, number__gte=lowest, idempotency_key=key_hash)
+        .values("number", "created_at")
+        .first()
+    )
+    if row is None:
+        return None
+    return {"number": row["number"], "created_at": row["created_at"].isoformat(), "key": key_hash}

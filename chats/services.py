@@ -16,12 +16,14 @@ from chatapi.counting import children_count_refresh
 from chatapi.errors import NotFound
 from chatapi.numbering import (
     chat_number_allocate,
+    idempotency_hash,
     numbers_persisted,
     reserve,
     token_unknown_remember,
 )
 from chatapi.pending import chat_field, drain_queue, pending_clear
 from chats.models import Chat
+from chats.selectors import chat_created_with_key
 from messages_app.models import Message
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ class ChatRecord:
     token: str
     number: int
     created_at: datetime
+    idempotency_key: str | None = None  # the key's hash (chatapi.numbering.idempotency_hash)
 
 
 def chat_counter_reseed(*, token: str, current: int | None) -> int:
@@ -62,10 +65,16 @@ def chat_create(*, token: str, idempotency_key: str | None = None) -> Chat:
     A retry carrying an Idempotency-Key already seen gets the first call's chat back.
     """
     now = timezone.now()
+    payload = {"created_at": now.isoformat()}
+    if idempotency_key is not None:
+        payload["key"] = idempotency_hash(idempotency_key)
     allocation = chat_number_allocate(
         token=token,
-        payload={"created_at": now.isoformat()},
+        payload=payload,
         reseed=lambda current, _known: chat_counter_reseed(token=token, current=current),
+        replay_lookup=lambda key_hash, lowest: chat_created_with_key(
+            token=token, key_hash=key_hash, lowest=lowest
+        ),
         idempotency=idempotency_key,
     )
     created_at = datetime.fromisoformat(allocation.payload["created_at"])
@@ -99,6 +108,7 @@ def chats_persist(*, records: list[ChatRecord]) -> None:
                     number=record.number,
                     created_at=record.created_at,
                     updated_at=record.created_at,
+                    idempotency_key=record.idempotency_key or "",
                 )
                 for record in records
             ],

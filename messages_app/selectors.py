@@ -1,4 +1,5 @@
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Max, QuerySet
 
@@ -37,7 +38,11 @@ def message_pending(*, application: Application, chat_number: int, number: int) 
     # messages_app.services.message_update); show both, as the row will once it is persisted.
     updated_at = datetime.fromisoformat(payload.get("updated_at", payload["created_at"]))
     return Message(
-        number=number, body=payload["body"], created_at=created_at, updated_at=updated_at
+        number=number,
+        body=payload["body"],
+        created_at=created_at,
+        updated_at=updated_at,
+        idempotency_key=payload.get("key", ""),
     )
 
 
@@ -62,3 +67,32 @@ def message_get(
     ):
         raise NotFound(f"No chat {chat_number} in this application.")
     raise NotFound(f"No message {number} in chat {chat_number}.")
+
+
+def message_created_with_key(
+    *, token: str, chat_number: int, key_hash: str, lowest: int
+) -> dict[str, Any] | None:
+    """The persisted message created with this Idempotency-Key (its hash), as first answered.
+
+    Only numbers from ``lowest`` up: the ones a lost window can have used (chatapi.numbering).
+    """
+    row = (
+        Message.objects.filter(
+            chat__application__token=token,
+            chat__number=chat_number,
+            number__gte=lowest,
+            idempotency_key=key_hash,
+        )
+        .values("number", "body", "created_at")
+        .first()
+    )
+    if row is None:
+        return None
+    created_at = row["created_at"].isoformat()
+    return {
+        "number": row["number"],
+        "body": row["body"],
+        "created_at": created_at,
+        "updated_at": created_at,
+        "key": key_hash,
+    }

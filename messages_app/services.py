@@ -16,6 +16,7 @@ from chatapi import changes
 from chatapi.dead_letters import dead_letter_add
 from chatapi.errors import UNAVAILABLE_ERRORS, IdempotencyKeyReused, NotFound
 from chatapi.numbering import (
+    idempotency_hash,
     message_number_allocate,
     numbers_persisted,
     reserve,
@@ -36,7 +37,11 @@ from chats.selectors import chat_find
 from chats.services import ChatRecord, chats_persist
 from messages_app import tasks
 from messages_app.models import Message
-from messages_app.selectors import message_highest_number, message_pending
+from messages_app.selectors import (
+    message_created_with_key,
+    message_highest_number,
+    message_pending,
+)
 from search.indexing import messages_index_later
 
 logger = logging.getLogger(__name__)
@@ -52,6 +57,7 @@ class MessageRecord:
     body: str
     created_at: datetime
     updated_at: datetime
+    idempotency_key: str | None = None  # the key's hash (chatapi.numbering.idempotency_hash)
 
     def as_task_args(self) -> tuple:
         return (
@@ -68,12 +74,17 @@ class MessageNotPersistedYet(Exception):
     """An edit arrived before its message's row: the edit task retries until the row lands."""
 
 
-def _journal_payload(body: str, created_at: datetime, updated_at: datetime) -> dict:
-    return {
+def _journal_payload(
+    body: str, created_at: datetime, updated_at: datetime, key: str | None = None
+) -> dict:
+    payload = {
         "body": body,
         "created_at": created_at.isoformat(),
         "updated_at": updated_at.isoformat(),
     }
+    if key is not None:
+        payload["key"] = key
+    return payload
 
 
 def message_counter_reseed(
@@ -114,9 +125,14 @@ def message_create(
     allocation = message_number_allocate(
         token=token,
         chat_number=chat_number,
-        payload=_journal_payload(body, now, now),
+        payload=_journal_payload(
+            body, now, now, None if idempotency_key is None else idempotency_hash(idempotency_key)
+        ),
         reseed=lambda current, known: message_counter_reseed(
             token=token, chat_number=chat_number, current=current, known=known
+        ),
+        replay_lookup=lambda key_hash, lowest: message_created_with_key(
+            token=token, chat_number=chat_number, key_hash=key_hash, lowest=lowest
         ),
         idempotency=idempotency_key,
     )
@@ -199,6 +215,7 @@ def messages_persist(*, records: list[MessageRecord]) -> None:
                     body=r.body,
                     created_at=r.created_at,
                     updated_at=r.updated_at,
+                    idempotency_key=r.idempotency_key or "",
                 )
                 for r in records
             ],
@@ -256,7 +273,7 @@ def message_update(
     pending = message_pending(application=application, chat_number=chat_number, number=number)
     field = message_field(application.token, chat_number, number)
     if pending is not None and pending_replace(
-        field, _journal_payload(body, pending.created_at, now)
+        field, _journal_payload(body, pending.created_at, now, pending.idempotency_key or None)
     ):
         tasks.message_edit_task.apply_async(
             args=(application.token, chat_number, number, body, now.isoformat())
@@ -287,7 +304,12 @@ def _record_from(claim: Claim) -> ChatRecord | MessageRecord:
     entry = claim.entry
     created_at = datetime.fromisoformat(entry.payload["created_at"])
     if entry.kind == "c":
-        return ChatRecord(token=entry.token, number=entry.numbers[0], created_at=created_at)
+        return ChatRecord(
+            token=entry.token,
+            number=entry.numbers[0],
+            created_at=created_at,
+            idempotency_key=entry.payload.get("key"),
+        )
     return MessageRecord(
         token=entry.token,
         chat_number=entry.numbers[0],
@@ -295,6 +317,7 @@ def _record_from(claim: Claim) -> ChatRecord | MessageRecord:
         body=entry.payload["body"],
         created_at=created_at,
         updated_at=datetime.fromisoformat(entry.payload["updated_at"]),
+        idempotency_key=entry.payload.get("key"),
     )
 
 

@@ -20,6 +20,7 @@ from applications.models import NumberReservation
 from applications.tests.factories import ApplicationFactory
 from chatapi.numbering import application_register, chat_number_allocate, message_number_allocate
 from chatapi.pending import pending_count
+from chatapi.tests.test_numbering import chat_lookup, message_lookup
 from chats.services import chat_counter_reseed
 from chats.tests.factories import ChatFactory
 from messages_app.services import message_counter_reseed
@@ -177,6 +178,7 @@ def allocate_message(token: str, chat_number: int, seed_calls: list[int] | None 
         chat_number=chat_number,
         payload={"body": "b", "created_at": "2024-01-01T00:00:00+00:00"},
         reseed=reseed,
+        replay_lookup=message_lookup(token, chat_number),
     ).number
 
 
@@ -191,6 +193,7 @@ def allocate_chat(token: str, seed_calls: list[int] | None = None) -> int:
         token=token,
         payload={"created_at": "2024-01-01T00:00:00+00:00"},
         reseed=reseed,
+        replay_lookup=chat_lookup(token),
     ).number
 
 

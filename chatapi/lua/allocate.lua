@@ -7,13 +7,15 @@
 -- ARGV: kind ('chat' or 'message'), token, chat number ('' for a chat), payload (JSON), now
 --       (epoch seconds), idempotency TTL in seconds ('' when there is no key), reserve (how
 --       many numbers a counter may run ahead of what SQL knows), drain interval in ms, seed
---       ('' unless the caller answers a 'reseed').
+--       ('' unless the caller answers a 'reseed'), key checked ('1' once the caller found no
+--       row with this Idempotency-Key in SQL, answering a 'check_key'; else '').
 --
 -- Every counter of the application's hash is three fields: the last number handed out, the
 -- highest number SQL is known to cover (a persisted row or a reservation), and the replication
 -- ID of the Redis run that last checked it against SQL.
 local application, unknown_token, journal, clock, idempotency, drain_marker = unpack(KEYS)
-local kind, token, chat, payload, now, idempotency_ttl, reserve, drain_ms, seed = unpack(ARGV)
+local kind, token, chat, payload, now, idempotency_ttl, reserve, drain_ms, seed, key_checked =
+  unpack(ARGV)
 
 -- The replication ID changes when Redis restarts (whatever it kept) and when a replica is
 -- promoted: exactly when a counter may have lost increments that were already answered.
@@ -28,11 +30,11 @@ if redis.call('EXISTS', application) == 0 and redis.call('EXISTS', unknown_token
   return {'no_application'}
 end
 
-local last, covered, checked
+local last, covered, checked, reseeded
 if kind == 'chat' then
-  last, covered, checked = 'chats', 'chats:covered', 'chats:run'
+  last, covered, checked, reseeded = 'chats', 'chats:covered', 'chats:run', 'chats:reseeded'
 else
-  last, covered, checked = 'm:' .. chat, 'c:' .. chat, 'r:' .. chat
+  last, covered, checked, reseeded = 'm:' .. chat, 'c:' .. chat, 'r:' .. chat, 's:' .. chat
 end
 
 local counter = redis.call('HGET', application, last)
@@ -59,8 +61,18 @@ if not counter
   -- The caller reserved up to the seed in SQL: raise to it, never lower.
   local value = math.max(tonumber(counter or '0'), tonumber(seed))
   local known = math.max(tonumber(redis.call('HGET', application, covered) or '0'), tonumber(seed))
-  redis.call('HSET', application, last, value, covered, known, checked, run)
+  redis.call('HSET', application, last, value, covered, known, checked, run, reseeded, now)
   counter = value
+end
+
+-- Idempotency-Key records written shortly before a loss may be gone with it while their rows
+-- reached SQL: for as long as a key lives after a reseed, a key Redis does not know is looked
+-- up in SQL first (the caller answers with 'key checked', or replays the row it found).
+if idempotency_ttl ~= '' and key_checked == '' then
+  local since = redis.call('HGET', application, reseeded)
+  if since and tonumber(now) - tonumber(since) < tonumber(idempotency_ttl) then
+    return {'check_key', counter}
+  end
 end
 
 local number = tonumber(counter) + 1

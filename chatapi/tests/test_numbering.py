@@ -16,8 +16,10 @@ from chatapi.numbering import (
 )
 from chatapi.pending import chat_field, message_field, pending_count, pending_get
 from chats.models import Chat
+from chats.selectors import chat_created_with_key
 from chats.services import chat_counter_reseed
 from chats.tests.factories import ChatFactory
+from messages_app.selectors import message_created_with_key
 from messages_app.services import message_counter_reseed
 from messages_app.tests.factories import MessageFactory
 
@@ -38,11 +40,24 @@ def message_reseed(token: str, chat_number: int):
     )
 
 
+def chat_lookup(token: str):
+    return lambda key_hash, lowest: chat_created_with_key(
+        token=token, key_hash=key_hash, lowest=lowest
+    )
+
+
+def message_lookup(token: str, chat_number: int):
+    return lambda key_hash, lowest: message_created_with_key(
+        token=token, chat_number=chat_number, key_hash=key_hash, lowest=lowest
+    )
+
+
 def chat_allocate(token: str, idempotency: str | None = None) -> int:
     return chat_number_allocate(
         token=token,
         payload={"created_at": CREATED_AT},
         reseed=chat_reseed(token),
+        replay_lookup=chat_lookup(token),
         idempotency=idempotency,
     ).number
 
@@ -53,6 +68,7 @@ def message_allocate(token: str, chat_number: int, body: str = "hi") -> int:
         chat_number=chat_number,
         payload={"body": body, "created_at": CREATED_AT},
         reseed=message_reseed(token, chat_number),
+        replay_lookup=message_lookup(token, chat_number),
     ).number
 
 
@@ -104,12 +120,14 @@ def test_an_idempotency_key_replays_the_first_allocation():
         token=application.token,
         payload={"created_at": CREATED_AT},
         reseed=chat_reseed(application.token),
+        replay_lookup=chat_lookup(application.token),
         idempotency="retry-1",
     )
     again = chat_number_allocate(
         token=application.token,
         payload={"created_at": "2030-01-01T00:00:00+00:00"},
         reseed=chat_reseed(application.token),
+        replay_lookup=chat_lookup(application.token),
         idempotency="retry-1",
     )
 

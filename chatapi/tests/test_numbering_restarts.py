@@ -9,16 +9,23 @@ failovers are in tests/drills and in the history checker (tests/history).
 import pytest
 from django.conf import settings
 
-from applications.models import NumberReservation
+from applications.models import Application, NumberReservation
 from applications.tests.factories import ApplicationFactory
 from chatapi.errors import BacklogFull, NotFound
 from chatapi.numbering import (
     application_key,
     application_register,
+    idempotency_hash,
+    message_number_allocate,
     numbers_persisted,
 )
 from chatapi.redis_client import redis_connection
-from chatapi.tests.test_numbering import chat_allocate, message_allocate
+from chatapi.tests.test_numbering import (
+    chat_allocate,
+    message_allocate,
+    message_lookup,
+    message_reseed,
+)
 from chats.tests.factories import ChatFactory
 from messages_app.tests.factories import MessageFactory
 
@@ -179,3 +186,36 @@ def test_what_is_created_after_a_restart_starts_at_1():
     assert first == 1
     assert [message_allocate(other, first) for _ in range(2)] == [1, 2]
     assert chat_allocate(token) == R + 1
+
+
+def test_a_key_lost_with_redis_finds_its_persisted_row_instead_of_creating_another(redis_clean):
+    """The AOF's last second held the key's record; the worker had persisted its row."""
+    token = registered()
+    assert chat_allocate(token, idempotency="k1") == 1
+    application = Application.objects.get(token=token)
+    ChatFactory(application=application, number=1, idempotency_key=idempotency_hash("k1"))
+    MessageFactory(
+        chat=application.chats.get(number=1),
+        number=1,
+        body="once",
+        idempotency_key=idempotency_hash("m1"),
+    )
+    redis_clean.flushdb()  # the record, the counters and the journal: all gone
+
+    assert chat_allocate(token, idempotency="k1") == 1  # replayed from SQL
+    assert message_allocate_keyed(token, 1, "m1", "once") == (1, True)
+    assert chat_allocate(token, idempotency="k2") == 1 + R + 1  # a new key allocates
+    assert message_allocate_keyed(token, 1, "m2", "new") == (1 + R + 1, False)
+    assert chat_allocate(token, idempotency="k1") == 1  # and again
+
+
+def message_allocate_keyed(token: str, chat: int, key: str, body: str) -> tuple[int, bool]:
+    allocation = message_number_allocate(
+        token=token,
+        chat_number=chat,
+        payload={"body": body, "created_at": "2024-01-01T00:00:00+00:00"},
+        reseed=message_reseed(token, chat),
+        replay_lookup=message_lookup(token, chat),
+        idempotency=key,
+    )
+    return allocation.number, allocation.replayed

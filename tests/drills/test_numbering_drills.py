@@ -213,3 +213,37 @@ def test_a_failover_to_a_replica_that_missed_writes_repeats_no_number(
     assert message_numbers(token, 1) == [1, 2, 3, 4, after]
     with pytest.raises(redis.ConnectionError):
         master.ping()
+
+
+def test_a_retry_after_a_power_loss_finds_the_row_its_key_made(
+    drill_redis: DrillRedis, drill: Drill
+):
+    """A client whose create was answered just before the machine crashed retries with the
+    same Idempotency-Key: the key's record went with the AOF's last second, the row did not.
+    The retry gets that row back; nothing is created twice."""
+    web = drill.web()
+    drill.worker()
+    token = new_application(web)
+    web.post(f"{API}/apps/{token}/chats")
+    wait_for_rows(drill, token, 1, {})
+    time.sleep(1.5)
+    noted = drill_redis.aof_size()
+
+    key = {"Idempotency-Key": "pk1"}
+    path = f"{API}/apps/{token}/chats/1/messages"
+    first = web.call("POST", path, {"body": "once"}, headers=key)
+    chat = web.call("POST", f"{API}/apps/{token}/chats", headers={"Idempotency-Key": "ck1"})
+    assert (first[0], first[1]["number"], chat[0], chat[1]["number"]) == (201, 1, 201, 2)
+    wait_for_rows(drill, token, 2, {1: 1})
+
+    drill_redis.kill()
+    assert drill_redis.cut_aof(noted) > 0
+    drill_redis.start()
+
+    assert web.call("POST", path, {"body": "once"}, headers=key) == first
+    again = web.call("POST", f"{API}/apps/{token}/chats", headers={"Idempotency-Key": "ck1"})
+    assert again == chat
+    assert web.post(f"{API}/apps/{token}/chats")["number"] == 2 + R + 1
+    wait_for_rows(drill, token, 3, {1: 1})
+    assert bodies(token, 1) == {1: "once"}
+    assert chat_numbers(token) == [1, 2, 2 + R + 1]
