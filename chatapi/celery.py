@@ -16,6 +16,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapi.settings.local")
 app = Celery("chatapi")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# After each (re)connection to the broker the worker queues the journal drains an outage may
+# have lost (chatapi/worker_steps.py). By name: importing it here would import Django's code.
+app.steps["consumer"].add("chatapi.worker_steps:JournalDrainOnConnect")
 
 
 @signals.after_setup_logger.connect

@@ -70,6 +70,29 @@ def drain_idle() -> None:
     redis_connection().delete(drain_requested_key())
 
 
+def drain_queue_after_connect(*, lease_seconds: float) -> None:
+    """Queue the drains a worker owes the journal each time it (re)connects to the broker.
+
+    Losing the broker can lose the drain a row asked for: the worker had it (a drain is not
+    retried), or the ``BRPOP`` that popped it lost its reply with the connection. After a
+    clean Redis restart the row's drain-requested marker comes back from the AOF and, for the
+    rest of its interval, tells the rows accepted next that a drain is on its way, so none
+    would be queued before beat's. Hence: the marker is cleared, a drain queued now, and one
+    more once the leases of a drain that died with the connection have run out.
+    Failures are logged and forgiven, as in ``drain_queue``.
+    """
+    from chatapi.celery import app
+
+    try:
+        drain_idle()
+        app.send_task(JOURNAL_DRAIN_TASK)
+        app.send_task(JOURNAL_DRAIN_TASK, countdown=lease_seconds)
+    except Exception:
+        logger.exception("could not queue the journal drains after connecting; beat will")
+        return
+    logger.info("connected to the broker: journal drains queued now and in %ss", lease_seconds)
+
+
 def chat_field(token: str, number: int) -> str:
     return f"c:{token}:{number}"
 

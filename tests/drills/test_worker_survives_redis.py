@@ -1,15 +1,22 @@
-"""The Celery worker survives Redis being killed and restarted (chatapi/broker.py).
+"""The Celery worker survives Redis being killed and restarted (chatapi/broker.py), and the
+journal is drained again after each restart (chatapi/worker_steps.py).
 
-- The cause, pinned at the kombu level: a connection whose Redis died while its task channel
-  had a ``BRPOP`` in flight and unacknowledged messages, next to a channel with a fanout queue
-  (the worker's remote control), is cleaned up as Celery's consumer does it: ``collect()``,
-  then ``close()``. kombu's own transport raises the worker-killing ``AttributeError``; ours
-  does not. Deterministic, about a second.
+- The cause, pinned at the kombu level: a connection whose Redis died (SIGKILL or a clean
+  SHUTDOWN) while its task channel had a ``BRPOP`` in flight and unacknowledged messages, next
+  to a channel with a fanout queue (the worker's remote control), is cleaned up as Celery's
+  consumer does it: ``collect()``, then ``close()``. kombu's own transport raises the
+  worker-killing ``AttributeError``; ours does not. Deterministic, about a second each.
 - The drill: a gunicorn server, a worker and beat on the drill's own Redis, clients creating
   messages all along; Redis is SIGKILLed and restarted five times, each time down long enough
   for the reconnect attempts made during the clean-up to fail (the condition above). After
   each restart the same worker process must consume again within 10 s, proved by a message
   created after the restart being persisted (only the worker writes rows).
+- The clean-restart drill: a worker and no beat, Redis stopped by SHUTDOWN and started again
+  at once, five times. Just before each stop a message is created, so the drain it asked for
+  is queued or running when Redis goes, and its drain-requested marker comes back from the
+  AOF; a message created right after the restart then queues no drain of its own. Both must
+  be persisted within 10 s of Redis coming back: without beat, only the drains the worker
+  queues on reconnecting (chatapi.pending.drain_queue_after_connect) can do it.
 """
 
 from __future__ import annotations
@@ -38,7 +45,9 @@ CONSUMES_AGAIN_WITHIN_SECONDS = 10.0
 DOWN_SECONDS = 1.5
 
 
-def _cleanup_after_redis_died(redis_server: DrillRedis, transport: type | None) -> None:
+def _cleanup_after_redis_died(
+    redis_server: DrillRedis, transport: type | None, stop: str = "kill"
+) -> None:
     """What celery's Consumer.on_connection_error_after_connected does to its connection."""
     connection = Connection(redis_server.url, transport=transport)
     tasks = Queue("tasks", Exchange("tasks"), "tasks")
@@ -59,7 +68,7 @@ def _cleanup_after_redis_died(redis_server: DrillRedis, transport: type | None) 
     tasks_channel._brpop_start()  # the BRPOP the event loop keeps in flight
     assert tasks_channel._in_poll
 
-    redis_server.kill()
+    getattr(redis_server, stop)()  # kill() or shutdown(); it stays down
     try:
         connection.collect(socket_timeout=1)
     except Exception:  # noqa: S110 - Celery ignores whatever collect() raises
@@ -67,14 +76,16 @@ def _cleanup_after_redis_died(redis_server: DrillRedis, transport: type | None) 
     connection.close()  # what raised AttributeError and stopped the worker
 
 
-def test_kombus_redis_transport_crashes_cleaning_up_after_redis_died(drill_redis):
+@pytest.mark.parametrize("stop", ["kill", "shutdown"])
+def test_kombus_redis_transport_crashes_cleaning_up_after_redis_died(drill_redis, stop):
     """The defect our transport works around; when this fails, kombu has fixed it."""
     with pytest.raises(AttributeError, match="'NoneType' object has no attribute 'hostname'"):
-        _cleanup_after_redis_died(drill_redis, None)
+        _cleanup_after_redis_died(drill_redis, None, stop)
 
 
-def test_our_transport_cleans_up_after_redis_died(drill_redis):
-    _cleanup_after_redis_died(drill_redis, Transport)
+@pytest.mark.parametrize("stop", ["kill", "shutdown"])
+def test_our_transport_cleans_up_after_redis_died(drill_redis, stop):
+    _cleanup_after_redis_died(drill_redis, Transport, stop)
 
 
 class Clients:
@@ -180,4 +191,49 @@ def test_the_worker_consumes_again_after_each_redis_sigkill(
         f"drill worker vs {RESTARTS} Redis SIGKILLs ({DOWN_SECONDS}s down each): same worker "
         f"consumed again after each; Redis back -> new message persisted in "
         f"{', '.join(f'{t:.1f}s' for t in took)}; clients' answers {dict(clients.answers)}"
+    )
+
+
+def wait_persisted(token: str, numbers: dict[int, str], deadline: float, worker: Any) -> None:
+    while time.monotonic() < deadline:
+        assert worker.alive(), "the worker exited"
+        if all(persisted(token, number) == body for number, body in numbers.items()):
+            return
+        time.sleep(0.05)
+    missing = sorted(number for number in numbers if persisted(token, number) is None)
+    pytest.fail(f"messages {missing} not persisted within {CONSUMES_AGAIN_WITHIN_SECONDS:.0f}s")
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_drains_again_after_each_clean_redis_restart(
+    drill_redis: DrillRedis, drill: Drill, say
+) -> None:
+    web = drill.web(wait=False)
+    worker = drill.worker()
+    drill.ready()
+    token = web.post(f"{API}/apps", {"name": "drill"})["token"]
+    web.post(f"{API}/apps/{token}/chats")
+    took: list[float] = []
+
+    for restart in range(1, RESTARTS + 1):
+        before = create_until_accepted(web, token, f"before-{restart}", f"before {restart}")
+        drill_redis.shutdown()
+        drill_redis.start()
+        started_at = time.monotonic()
+        after = create_until_accepted(web, token, f"after-{restart}", f"after {restart}")
+        wait_persisted(
+            token,
+            {before: f"before {restart}", after: f"after {restart}"},
+            started_at + CONSUMES_AGAIN_WITHIN_SECONDS,
+            worker,
+        )
+        took.append(time.monotonic() - started_at)
+
+    assert worker.alive() and drill.worker_restarts == 0
+    assert "Unrecoverable error" not in worker.log()
+    say(
+        f"drill worker vs {RESTARTS} clean Redis restarts (SHUTDOWN, start), no beat: the "
+        f"messages created just before and just after each were persisted in "
+        f"{', '.join(f'{t:.1f}s' for t in took)} of Redis coming back"
     )
