@@ -14,7 +14,7 @@ from chatapi.schema.pages import page_of
 from chatapi.schema.parameters import AFTER, BEFORE, CHAT_NUMBER, IDEMPOTENCY_KEY, LIMIT, TOKEN
 from chatapi.throttling import ApplicationCreateRateThrottle
 from chats import openapi as docs
-from chats.selectors import chat_get, chat_list
+from chats.selectors import chat_list, chat_locate
 from chats.services import chat_create
 
 
@@ -101,5 +101,5 @@ class ChatDetailApi(APIView):
         examples=docs.GET_EXAMPLES,
     )
     def get(self, request: Request, token: str, chat_number: int) -> Response:
-        chat = chat_get(application=application_get(token=token), number=chat_number)
+        chat = chat_locate(application=application_get(token=token), number=chat_number)
         return Response(ChatOutputSerializer(chat).data)

@@ -17,7 +17,7 @@ from chatapi.numbering import application_register
 from chatapi.pending import chat_field, pending_count, pending_get
 from chats import selectors
 from chats.models import Chat
-from chats.selectors import chat_get
+from chats.selectors import chat_locate
 from chats.services import ChatRecord, chat_create, chats_persist
 from chats.tasks import chat_persist_task
 from messages_app.services import MessageRecord, messages_persist
@@ -160,7 +160,7 @@ def test_chat_persist_task_body_persists_and_clears_the_journal(application):
 def test_a_chat_persisted_between_the_two_looks_is_found(
     application, monkeypatch, django_capture_on_commit_callbacks
 ):
-    """chat_get racing the worker: the row commits and the journal entry goes between its SQL
+    """chat_locate racing the worker: the row commits and the journal entry goes between its SQL
     look and its journal look. The worker's persist is injected at exactly that point."""
     chat = chat_create(token=application.token)
     journal_look = selectors.chat_pending
@@ -174,7 +174,7 @@ def test_a_chat_persisted_between_the_two_looks_is_found(
 
     monkeypatch.setattr(selectors, "chat_pending", worker_commits_first)
 
-    found = chat_get(application=application, number=1)
+    found = chat_locate(application=application, number=1)
 
     assert (found.pk, found.number, found.created_at) == (
         Chat.objects.get().pk,
