@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Case, DateTimeField, F, Max, Q, Value, When
 from django.utils import timezone
 
 from applications.models import Application
@@ -114,16 +114,41 @@ def chats_persist(*, records: list[ChatRecord]) -> None:
             ],
             ignore_conflicts=True,
         )
+        earliest: dict[tuple[int, int], datetime] = {}
         for record in records:
-            Chat.objects.filter(
-                application_id=application_ids[record.token],
-                number=record.number,
-                created_at__gt=record.created_at,
-            ).update(created_at=record.created_at, updated_at=record.created_at)
+            key = (application_ids[record.token], record.number)
+            earliest[key] = min(earliest.get(key, record.created_at), record.created_at)
+        _created_at_lower(earliest)
     fields = [chat_field(record.token, record.number) for record in [*records, *orphans]]
     touched = {application_ids[record.token] for record in records}
     persisted = [(record.token, record.number) for record in records]
     transaction.on_commit(lambda: _after_persist(fields, touched, persisted), robust=True)
+
+
+def _created_at_lower(earliest: dict[tuple[int, int], datetime]) -> None:
+    """Move chats' created_at (and updated_at) back to the given times, in one UPDATE.
+
+    Only rows stamped later are touched (a chat row a message created, with the message's
+    time); a row already at its own time, or earlier, is left alone.
+    """
+    if not earliest:
+        return
+    later = Q(
+        *(
+            Q(application_id=app_id, number=number, created_at__gt=at)
+            for (app_id, number), at in earliest.items()
+        ),
+        _connector=Q.OR,
+    )
+    moment = Case(
+        *(
+            When(application_id=app_id, number=number, then=Value(at))
+            for (app_id, number), at in earliest.items()
+        ),
+        default=F("created_at"),
+        output_field=DateTimeField(),
+    )
+    Chat.objects.filter(later).update(created_at=moment, updated_at=moment)
 
 
 def _after_persist(

@@ -327,12 +327,18 @@ def _record_from(claim: Claim) -> ChatRecord | MessageRecord:
 
 
 def _records_persist(records: list[ChatRecord | MessageRecord]) -> None:
+    """Write a drained batch, chats and messages, in one transaction.
+
+    The services' after-commit work (numbers_persisted, pending_clear, changes_mark, indexing)
+    runs after that one commit, the chats' first; none of it runs if the batch rolls back.
+    """
     chats = [r for r in records if isinstance(r, ChatRecord)]
     messages = [r for r in records if isinstance(r, MessageRecord)]
-    if chats:
-        chats_persist(records=chats)
-    if messages:
-        messages_persist(records=messages)
+    with transaction.atomic():
+        if chats:
+            chats_persist(records=chats)
+        if messages:
+            messages_persist(records=messages)
 
 
 def _dead_letter(claim: Claim, error: Exception) -> None:

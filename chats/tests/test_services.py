@@ -181,3 +181,35 @@ def test_a_chat_persisted_between_the_two_looks_is_found(
         1,
         chat.created_at,
     )
+
+
+def test_a_batch_of_chat_times_is_fixed_by_one_update(application):
+    """Rows a message created first carry the message's time; the chats' own, earlier, times
+    replace it in one UPDATE for the whole batch, and a row already at its time is left be."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    own = timezone.now() - timedelta(minutes=5)
+    later = own + timedelta(minutes=1)
+    for number in (1, 2, 3):  # created by their first messages, at a later time
+        Chat.objects.create(
+            application=application, number=number, created_at=later, updated_at=later
+        )
+    Chat.objects.create(application=application, number=4, created_at=own, updated_at=later)
+    records = [
+        ChatRecord(token=application.token, number=n, created_at=own + timedelta(seconds=n))
+        for n in (1, 2, 3, 5)
+    ]
+    records.append(ChatRecord(token=application.token, number=4, created_at=later))
+
+    with CaptureQueriesContext(connection) as queries:
+        chats_persist(records=records)
+
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    assert len(updates) == 1
+    rows = Chat.objects.order_by("number").values_list("number", "created_at", "updated_at")
+    assert list(rows) == [
+        *((n, own + timedelta(seconds=n), own + timedelta(seconds=n)) for n in (1, 2, 3)),
+        (4, own, later),  # already earlier than the record: untouched
+        (5, own + timedelta(seconds=5), own + timedelta(seconds=5)),
+    ]

@@ -407,3 +407,48 @@ def test_an_edit_of_a_message_persisted_since_the_look_lands_on_the_row(
     assert (edited.pk, edited.body, edited.updated_at) == (row.pk, "edited", row.updated_at)
     assert row.body == "edited"
     assert pending_count() == 0
+
+
+def test_a_mixed_batch_is_one_transaction(application, monkeypatch):
+    """A drained batch of chats and messages commits or rolls back as one: when its messages
+    fail, its chats are not written either, and nothing after-commit runs."""
+    from messages_app import services
+
+    chat_create(token=application.token)
+    message_create(token=application.token, chat_number=1, body="one")
+    claims = pending_claim(limit=10, lease_seconds=60)
+    assert len(claims) == 2
+
+    def messages_fail(**kwargs):
+        raise ValueError("a message that cannot be written")
+
+    monkeypatch.setattr(services, "messages_persist", messages_fail)
+
+    with pytest.raises(ValueError):
+        services._records_persist([services._record_from(claim) for claim in claims])
+
+    assert not Chat.objects.exists()
+    assert pending_count() == 2
+
+
+def test_a_mixed_batch_runs_its_after_commit_work_after_the_one_commit(
+    application, django_capture_on_commit_callbacks
+):
+    from messages_app import services
+
+    chat_create(token=application.token)
+    message_create(token=application.token, chat_number=1, body="one")
+    claims = pending_claim(limit=10, lease_seconds=60)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        services._records_persist([services._record_from(claim) for claim in claims])
+        assert pending_count() == 2  # nothing cleared before the commit
+    assert len(callbacks) == 2  # the chats' and the messages' after-commit work, in that order
+    assert [c.__qualname__.split(".")[0] for c in callbacks] == [
+        "chats_persist",
+        "messages_persist",
+    ]
+    for callback in callbacks:
+        callback()
+    assert pending_count() == 0
+    assert Message.objects.get().body == "one"
