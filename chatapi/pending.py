@@ -190,7 +190,8 @@ def pending_make_due() -> int:
     client = redis_connection()
     fields = client.zrange(pending_time_key(), 0, -1)
     if fields:
-        client.zadd(pending_time_key(), dict.fromkeys(fields, 0), xx=True)
+        # zrange without scores answers members only; redis-py types it with the scored pairs.
+        client.zadd(pending_time_key(), dict.fromkeys(fields, 0), xx=True)  # type: ignore[type-var]
     return len(fields)
 
 
