@@ -4,8 +4,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
-from django.db.models import Case, DateTimeField, F, Max, Q, Value, When
+from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from applications.models import Application
@@ -129,26 +129,30 @@ def _created_at_lower(earliest: dict[tuple[int, int], datetime]) -> None:
     """Move chats' created_at (and updated_at) back to the given times, in one UPDATE.
 
     Only rows stamped later are touched (a chat row a message created, with the message's
-    time); a row already at its own time, or earlier, is left alone.
+    time); a row already at its own time, or earlier, is left alone. Written in SQL: the ORM's
+    ``Case(When(...))`` for a full batch took ~200 ms to compile, more than the 500 one-row
+    UPDATEs it replaces; this statement takes a few ms. Identifiers come from the model and
+    every value is a parameter.
     """
     if not earliest:
         return
-    later = Q(
-        *(
-            Q(application_id=app_id, number=number, created_at__gt=at)
-            for (app_id, number), at in earliest.items()
-        ),
-        _connector=Q.OR,
+    ops = connection.ops
+    table = ops.quote_name(Chat._meta.db_table)
+    columns = {field.name: field.column for field in Chat._meta.concrete_fields if field.column}
+    app, number, created, updated = (
+        ops.quote_name(columns[name])
+        for name in ("application", "number", "created_at", "updated_at")
     )
-    moment = Case(
-        *(
-            When(application_id=app_id, number=number, then=Value(at))
-            for (app_id, number), at in earliest.items()
-        ),
-        default=F("created_at"),
-        output_field=DateTimeField(),
+    rows = [(a, n, ops.adapt_datetimefield_value(at)) for (a, n), at in earliest.items()]
+    whens = " ".join([f"WHEN {app} = %s AND {number} = %s THEN %s"] * len(rows))
+    later = " OR ".join([f"({app} = %s AND {number} = %s AND {created} > %s)"] * len(rows))
+    params = [value for row in rows for value in row]
+    sql = (
+        f"UPDATE {table} SET {created} = CASE {whens} ELSE {created} END, "  # noqa: S608
+        f"{updated} = CASE {whens} ELSE {updated} END WHERE {later}"
     )
-    Chat.objects.filter(later).update(created_at=moment, updated_at=moment)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params * 3)
 
 
 def _after_persist(
