@@ -32,10 +32,10 @@ class ApplicationAdmin(CappedChangeListMixin, admin.ModelAdmin):
     paginator = CappedCountPaginator
     show_full_result_count = False
 
-    def get_fields(self, request: HttpRequest, obj: Application | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Application | None = None) -> tuple[str, ...]:
         if obj is None:  # the server makes the token and the timestamps
-            return ["name"]
-        return ["name", "token", "chats_count", "chats", "created_at", "updated_at"]
+            return ("name",)
+        return ("name", "token", "chats_count", "chats", "created_at", "updated_at")
 
     @admin.display(description="chats")
     def chats(self, application: Application) -> str:

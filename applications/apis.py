@@ -105,7 +105,9 @@ class ApplicationListCreateApi(APIView):
     def get(self, request: Request) -> Response:
         paginator = CreatedAtCursorPagination()
         page = paginator.paginate_queryset(application_list(), request, view=self)
-        return paginator.get_paginated_response(ApplicationOutputSerializer(page, many=True).data)
+        rows = ApplicationOutputSerializer(page, many=True).data
+        # many=True makes a ListSerializer, whose data is a list; the stubs type it as the class.
+        return paginator.get_paginated_response(rows)  # type: ignore[arg-type]
 
 
 class ApplicationDetailApi(APIView):

@@ -22,7 +22,10 @@ def machine_describe() -> dict:
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
     meminfo = Path("/proc/meminfo").read_text()
-    total_kib = int(re.search(r"^MemTotal:\s*(\d+)", meminfo, re.MULTILINE).group(1))
+    total = re.search(r"^MemTotal:\s*(\d+)", meminfo, re.MULTILINE)
+    if total is None:
+        raise RuntimeError("no MemTotal in /proc/meminfo")
+    total_kib = int(total.group(1))
     return {
         "nproc": os.cpu_count(),
         "cpu_model": model.group(1).strip() if model else platform.processor(),

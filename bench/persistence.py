@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 # Below this many messages waiting, the queue counts as empty: the prefetched tasks of a
 # worker and the rows of one open transaction are always "in flight".
@@ -100,7 +101,7 @@ def persistence_under_load(samples: list[tuple[float, int, int]], start: float, 
         busy_end = (t, rows)
     span = busy_end[0] - t0 if busy_end else 0.0
     lower_bound = span < MIN_CAPACITY_SPAN_SECONDS
-    capacity = window_rate if lower_bound else (busy_end[1] - rows0) / span
+    capacity = window_rate if busy_end is None or lower_bound else (busy_end[1] - rows0) / span
     return {
         "window_s": round(t1 - t0, 2),
         "rows_at_start": rows0,
@@ -137,17 +138,16 @@ def drain_wait(
         "rows_left": max(0, accepted - rows),
         "drain_rows_per_s": round((rows - first_rows) / elapsed, 1) if elapsed > 0 else None,
     }
-    if not result["drained"] and result["drain_rows_per_s"]:
-        result["drain_s_estimated"] = round(
-            elapsed + result["rows_left"] / result["drain_rows_per_s"], 1
-        )
+    rate = result["drain_rows_per_s"]
+    if not result["drained"] and isinstance(rate, float) and rate:
+        result["drain_s_estimated"] = round(elapsed + max(0, accepted - rows) / rate, 1)
     return result
 
 
 class _SeenPoller:
     """Notes the first time each message number of one chat is readable in SQL."""
 
-    def __init__(self, connect: Callable[[], object], chat_id: int, interval: float) -> None:
+    def __init__(self, connect: Callable[[], Any], chat_id: int, interval: float) -> None:
         self.connect = connect
         self.chat_id = chat_id
         self.interval = interval

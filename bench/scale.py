@@ -285,7 +285,7 @@ class CountingElasticsearch(FakeElasticsearch):
 
     documents = 0
 
-    def answer(self, request):  # type: ignore[no-untyped-def]
+    def answer(self, request):
         if request.path == "/_bulk":
             self.documents += request.body.count(b"\n") // 2
         self.requests.clear()

@@ -100,6 +100,8 @@ def admin_pages(chat: Chat, slow: bool, repeats: int) -> dict:
     client.force_login(user)
     token = chat.application.token
     message = Message.objects.filter(chat=chat).order_by("number").first()
+    if message is None:
+        raise SystemExit(f"chat {chat.pk} has no messages: seed first")
     urls = {
         "messages": "/admin/messages_app/message/",
         "messages page 50": "/admin/messages_app/message/?p=50",
@@ -132,7 +134,8 @@ def admin_pages(chat: Chat, slow: bool, repeats: int) -> dict:
         urls["delete page of its application"] = (
             f"/admin/applications/application/{chat.application_id}/delete/"
         )
-    figures, statuses = {}, {}
+    figures: dict[str, float] = {}
+    statuses: dict[str, int | str] = {}
     for name, url in urls.items():
         print(f"admin: {name}", file=sys.stderr, flush=True)
         samples = []
@@ -158,7 +161,7 @@ def reindex_reads() -> float:
 
         batches = 3
 
-        def messages_batch_for_index(*, after_pk: int, size: int) -> list:
+        def messages_batch_for_index(*, after_pk: int, size: int) -> list[Message]:
             return list(messages_for_index().order_by("pk").filter(pk__gt=after_pk)[:size])
 
     highest = Message.objects.order_by("-pk").values_list("pk", flat=True).first() or 0

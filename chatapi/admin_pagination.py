@@ -28,7 +28,9 @@ def capped_count(queryset: QuerySet) -> int:
 class CappedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
-        return capped_count(self.object_list)
+        if isinstance(self.object_list, QuerySet):
+            return capped_count(self.object_list)
+        return len(self.object_list)
 
     @property
     def capped(self) -> bool:

@@ -52,7 +52,7 @@ def _sizes(child: type[Model], link: str, parents: list[tuple[int, int]]) -> dic
     ten million rows). ``MAX(number)`` per parent is one step into the ``(parent, number)``
     index each (MariaDB: "Using index for group-by")."""
     highest = dict(
-        child.objects.filter(**{f"{link}_id__in": [pk for pk, _ in parents]})
+        child._default_manager.filter(**{f"{link}_id__in": [pk for pk, _ in parents]})
         .order_by()
         .values_list(f"{link}_id")
         .annotate(highest=Max("number"))
@@ -66,7 +66,7 @@ def _refresh_chunk(
 ) -> None:
     ids = [pk for pk, _ in chunk]
     counted = dict(
-        child.objects.filter(**{f"{link}_id__in": ids})
+        child._default_manager.filter(**{f"{link}_id__in": ids})
         .order_by()
         .values_list(f"{link}_id")
         .annotate(total=Count("pk"))
@@ -81,9 +81,11 @@ def _refresh_chunk(
             *[When(pk=pk, then=Value(total)) for pk, total in grown.items()],
             output_field=IntegerField(),
         )
-        parent.objects.filter(pk__in=list(grown)).update(**{field: Greatest(F(field), new)})
+        parent._default_manager.filter(pk__in=list(grown)).update(
+            **{field: Greatest(F(field), new)}
+        )
     for pk, current, total in shrunk:
-        parent.objects.filter(pk=pk, **{field: current}).update(**{field: total})
+        parent._default_manager.filter(pk=pk, **{field: current}).update(**{field: total})
 
 
 def children_count_refresh(
@@ -102,14 +104,18 @@ def children_count_refresh(
     seen = 0
     if parent_ids is not None:
         parents = list(
-            parent.objects.filter(pk__in=parent_ids).order_by("pk").values_list("pk", field)
+            parent._default_manager.filter(pk__in=parent_ids)
+            .order_by("pk")
+            .values_list("pk", field)
         )
         for chunk in _chunks(parents, _sizes(child, link, parents)):
             _refresh_chunk(parent, child, link, field, chunk)
         return len(parents)
     last = 0
     while parents := list(
-        parent.objects.filter(pk__gt=last).order_by("pk").values_list("pk", field)[:CHUNK_PARENTS]
+        parent._default_manager.filter(pk__gt=last)
+        .order_by("pk")
+        .values_list("pk", field)[:CHUNK_PARENTS]
     ):
         for chunk in _chunks(parents, _sizes(child, link, parents)):
             _refresh_chunk(parent, child, link, field, chunk)

@@ -18,8 +18,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 
 class ApiError(Exception):
-    status_code = status.HTTP_400_BAD_REQUEST
-    code = "bad_request"
+    status_code: int = status.HTTP_400_BAD_REQUEST
+    code: str = "bad_request"
 
     def __init__(self, message: str, *, fields: dict[str, list[str]] | None = None) -> None:
         super().__init__(message)

@@ -13,28 +13,31 @@ The hint is carried by the base table of the query, so every clone (``filter()``
 slices) keeps it.
 """
 
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model, QuerySet
 from django.db.models.sql.datastructures import BaseTable
 
+if TYPE_CHECKING:
+    from django.db.models.sql.compiler import _AsSqlType
+
 M = TypeVar("M", bound=Model)
 
 
 class _IndexHintedTable(BaseTable):
-    def __init__(self, table_name: str, alias: str, index: str) -> None:
+    def __init__(self, table_name: str, alias: str | None, index: str) -> None:
         super().__init__(table_name, alias)
         self.index = index
 
-    def as_sql(self, compiler: Any, connection: BaseDatabaseWrapper) -> tuple[str, list]:
+    def as_sql(self, compiler: Any, connection: BaseDatabaseWrapper) -> "_AsSqlType":
         sql, params = super().as_sql(compiler, connection)
         if connection.vendor == "mysql":
             sql = f"{sql} FORCE INDEX ({connection.ops.quote_name(self.index)})"
         return sql, params
 
-    def relabeled_clone(self, change_map: dict[str, str]) -> "_IndexHintedTable":
-        alias = change_map.get(self.table_alias, self.table_alias)
+    def relabeled_clone(self, change_map: dict[str | None, str]) -> "_IndexHintedTable":
+        alias = change_map.get(self.table_alias) or self.table_alias
         return self.__class__(self.table_name, alias, self.index)
 
     @property

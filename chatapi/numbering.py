@@ -179,7 +179,7 @@ def _allocate(
     with redis_unavailable_as_503():
         # A reseed can be asked for again if Redis restarts between the two calls.
         for _ in range(4):
-            args = [kind, token, chat, encoded, time.time(), ttl, reserve()]
+            args: list[str | float] = [kind, token, chat, encoded, time.time(), ttl, reserve()]
             result = script(
                 keys=keys,
                 args=[*args, DRAIN_REQUEST_INTERVAL_MS, seed, key_checked],
@@ -194,8 +194,8 @@ def _allocate(
                     drain_requested=int(result[2]) == 1,
                 )
             if status == "replay":
-                number, _, stored = _text(result[1]).partition(" ")
-                return Allocation(number=int(number), payload=json.loads(stored), replayed=True)
+                first, _, stored = _text(result[1]).partition(" ")
+                return Allocation(number=int(first), payload=json.loads(stored), replayed=True)
             if status == "no_application":
                 raise NotFound("No application with this token.")
             if status == "no_chat":

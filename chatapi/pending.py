@@ -16,8 +16,9 @@ idempotent, so an entry written twice (a lease that ran out on a slow drain) is 
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from chatapi.redis_client import redis_connection, redis_key
 
@@ -119,6 +120,27 @@ def pending_get(field: str) -> dict[str, Any] | None:
     return None if raw is None else json.loads(raw)
 
 
+Row = TypeVar("Row")
+
+
+def persisted_or_pending(
+    persisted: Callable[[], Row | None], pending: Callable[[], Row | None]
+) -> Row | None:
+    """A row read your-writes style: from SQL, else from the journal, else from SQL again.
+
+    The worker clears a journal entry only after its row is committed, so a row missing from
+    the first SQL look and then from the journal was persisted in between: SQL is asked once
+    more (without it, a read racing the worker would miss a row that exists). The one place
+    this order is written; the entities' locate selectors use it.
+    """
+    found = persisted()
+    if found is None:
+        found = pending()
+    if found is None:
+        found = persisted()
+    return found
+
+
 def pending_clear(fields: list[str]) -> None:
     if not fields:
         return
@@ -191,7 +213,8 @@ def pending_make_due() -> int:
     client = redis_connection()
     fields = client.zrange(pending_time_key(), 0, -1)
     if fields:
-        client.zadd(pending_time_key(), dict.fromkeys(fields, 0), xx=True)
+        # zrange without scores answers members only; redis-py types it with the scored pairs.
+        client.zadd(pending_time_key(), dict.fromkeys(fields, 0), xx=True)  # type: ignore[type-var]
     return len(fields)
 
 

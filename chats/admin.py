@@ -61,6 +61,8 @@ class ChatAdmin(CappedChangeListMixin, admin.ModelAdmin):
         application_id = (
             Application.objects.filter(token=terms[0]).values_list("pk", flat=True).first()
         )
+        if application_id is None:  # no such token: no chats
+            return queryset.none(), False
         queryset = queryset.filter(application_id=application_id)
         if len(terms) == 2:
             if not terms[1].isdigit():

@@ -1,3 +1,6 @@
+from collections.abc import Sequence
+from typing import Any
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -14,7 +17,8 @@ from chatapi.schema.pages import page_of
 from chatapi.schema.parameters import AFTER, BEFORE, CHAT_NUMBER, IDEMPOTENCY_KEY, LIMIT, TOKEN
 from chatapi.throttling import ApplicationCreateRateThrottle
 from chats import openapi as docs
-from chats.selectors import chat_get, chat_list
+from chats.models import Chat
+from chats.selectors import chat_list, chat_locate
 from chats.services import chat_create
 
 
@@ -26,6 +30,11 @@ class ChatOutputSerializer(serializers.Serializer):
     )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+
+
+def _chats_render(page: Sequence[Chat]) -> list[Any]:
+    # many=True makes a ListSerializer, whose data is a list; the stubs type it as the class.
+    return ChatOutputSerializer(page, many=True).data  # type: ignore[return-value]
 
 
 class ChatListCreateApi(APIView):
@@ -84,7 +93,7 @@ class ChatListCreateApi(APIView):
     )
     def get(self, request: Request, token: str) -> Response:
         chats = chat_list(application=application_get(token=token))
-        return number_page(chats, request, lambda page: ChatOutputSerializer(page, many=True).data)
+        return number_page(chats, request, _chats_render)
 
 
 class ChatDetailApi(APIView):
@@ -101,5 +110,5 @@ class ChatDetailApi(APIView):
         examples=docs.GET_EXAMPLES,
     )
     def get(self, request: Request, token: str, chat_number: int) -> Response:
-        chat = chat_get(application=application_get(token=token), number=chat_number)
+        chat = chat_locate(application=application_get(token=token), number=chat_number)
         return Response(ChatOutputSerializer(chat).data)

@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from applications.models import Application
 from chatapi.errors import NotFound
 from chatapi.index_hints import index_force
-from chatapi.pending import chat_field, pending_get
+from chatapi.pending import chat_field, pending_get, persisted_or_pending
 from chats.models import CHATS_NUMBER_INDEX, Chat
 
 
@@ -28,17 +28,14 @@ def chat_pending(*, application: Application, number: int) -> Chat | None:
     return Chat(number=number, messages_count=0, created_at=created_at, updated_at=created_at)
 
 
-def chat_get(*, application: Application, number: int) -> Chat:
-    """A chat by number; one accepted a moment ago is served from the journal.
+def chat_locate(*, application: Application, number: int) -> Chat:
+    """A chat by number, persisted or accepted a moment ago (then an unsaved instance).
 
-    The worker clears a journal entry only after its row is committed, so a chat missing from
-    the first SQL look and then from the journal was persisted in between: SQL is asked once
-    more before the answer is 404 (without it, a read racing the worker 404s a chat that exists).
+    Raises NotFound when it is neither (chatapi.pending.persisted_or_pending).
     """
-    chat = (
-        chat_find(application=application, number=number)
-        or chat_pending(application=application, number=number)
-        or chat_find(application=application, number=number)
+    chat = persisted_or_pending(
+        lambda: chat_find(application=application, number=number),
+        lambda: chat_pending(application=application, number=number),
     )
     if chat is None:
         raise NotFound(f"No chat {number} in this application.")

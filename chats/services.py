@@ -4,7 +4,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -114,16 +114,45 @@ def chats_persist(*, records: list[ChatRecord]) -> None:
             ],
             ignore_conflicts=True,
         )
+        earliest: dict[tuple[int, int], datetime] = {}
         for record in records:
-            Chat.objects.filter(
-                application_id=application_ids[record.token],
-                number=record.number,
-                created_at__gt=record.created_at,
-            ).update(created_at=record.created_at, updated_at=record.created_at)
+            key = (application_ids[record.token], record.number)
+            earliest[key] = min(earliest.get(key, record.created_at), record.created_at)
+        _created_at_lower(earliest)
     fields = [chat_field(record.token, record.number) for record in [*records, *orphans]]
     touched = {application_ids[record.token] for record in records}
     persisted = [(record.token, record.number) for record in records]
     transaction.on_commit(lambda: _after_persist(fields, touched, persisted), robust=True)
+
+
+def _created_at_lower(earliest: dict[tuple[int, int], datetime]) -> None:
+    """Move chats' created_at (and updated_at) back to the given times, in one UPDATE.
+
+    Only rows stamped later are touched (a chat row a message created, with the message's
+    time); a row already at its own time, or earlier, is left alone. Written in SQL: the ORM's
+    ``Case(When(...))`` for a full batch took ~200 ms to compile, more than the 500 one-row
+    UPDATEs it replaces; this statement takes a few ms. Identifiers come from the model and
+    every value is a parameter.
+    """
+    if not earliest:
+        return
+    ops = connection.ops
+    table = ops.quote_name(Chat._meta.db_table)
+    columns = {field.name: field.column for field in Chat._meta.concrete_fields if field.column}
+    app, number, created, updated = (
+        ops.quote_name(columns[name])
+        for name in ("application", "number", "created_at", "updated_at")
+    )
+    rows = [(a, n, ops.adapt_datetimefield_value(at)) for (a, n), at in earliest.items()]
+    whens = " ".join([f"WHEN {app} = %s AND {number} = %s THEN %s"] * len(rows))
+    later = " OR ".join([f"({app} = %s AND {number} = %s AND {created} > %s)"] * len(rows))
+    params = [value for row in rows for value in row]
+    sql = (
+        f"UPDATE {table} SET {created} = CASE {whens} ELSE {created} END, "  # noqa: S608
+        f"{updated} = CASE {whens} ELSE {updated} END WHERE {later}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params * 3)
 
 
 def _after_persist(

@@ -40,9 +40,10 @@ class ApplicationFilter(admin.SimpleListFilter):
         return [(str(application.pk), str(application)) for application in newest]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> QuerySet[Message]:
-        if not self.value() or not self.value().isdigit():
+        value = self.value()
+        if not value or not value.isdigit():
             return queryset
-        chat_ids = Chat.objects.filter(application_id=int(self.value())).values_list("pk")
+        chat_ids = Chat.objects.filter(application_id=int(value)).values_list("pk")
         return queryset.filter(chat_id__in=list(chat_ids[:TOKEN_SEARCH_MAX_CHATS]))
 
 
@@ -116,6 +117,8 @@ class MessageAdmin(CappedChangeListMixin, admin.ModelAdmin):
             application_id = (
                 Application.objects.filter(token=terms[0]).values_list("pk", flat=True).first()
             )
+            if application_id is None:  # no such token: no messages
+                return queryset.none(), False
             if len(terms) == 1:
                 chat_ids = Chat.objects.filter(application_id=application_id).values_list("pk")
                 return queryset.filter(chat_id__in=list(chat_ids[:TOKEN_SEARCH_MAX_CHATS])), False

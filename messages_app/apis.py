@@ -28,10 +28,10 @@ from chatapi.schema.parameters import (
 )
 from chatapi.serializer_fields import StrictTextField
 from chatapi.throttling import ApplicationCreateRateThrottle
-from chats.selectors import chat_find, chat_get
+from chats.selectors import chat_locate
 from messages_app import openapi as docs
 from messages_app.models import Message
-from messages_app.selectors import message_get, message_list
+from messages_app.selectors import message_list, message_locate
 from messages_app.services import message_create, message_update
 
 
@@ -145,7 +145,7 @@ class MessageListCreateApi(APIView):
         examples=docs.LIST_EXAMPLES,
     )
     def get(self, request: Request, token: str, chat_number: int) -> Response:
-        chat = chat_get(application=application_get(token=token), number=chat_number)
+        chat = chat_locate(application=application_get(token=token), number=chat_number)
         return number_page(message_list(chat=chat), request, messages_render)
 
 
@@ -163,12 +163,8 @@ class MessageDetailApi(APIView):
         examples=docs.GET_EXAMPLES,
     )
     def get(self, request: Request, token: str, chat_number: int, number: int) -> Response:
-        application = application_get(token=token)
-        message = message_get(
-            application=application,
-            chat=chat_find(application=application, number=chat_number),
-            chat_number=chat_number,
-            number=number,
+        message = message_locate(
+            application=application_get(token=token), chat_number=chat_number, number=number
         )
         return Response(MessageOutputSerializer(message).data)
 
@@ -217,15 +213,10 @@ class MessageDetailApi(APIView):
         data.is_valid(raise_exception=True)
         if "body" not in data.validated_data:  # PATCH {} changes nothing
             return self.get(request, token, chat_number, number)
-        try:
-            message = message_update(
-                application=application,
-                chat_number=chat_number,
-                number=number,
-                body=data.validated_data["body"],
-            )
-        except NotFound:
-            # Say which is unknown, the chat or the message, as GET does; only errors pay for it.
-            chat_get(application=application, number=chat_number)
-            raise
+        message = message_update(
+            application=application,
+            chat_number=chat_number,
+            number=number,
+            body=data.validated_data["body"],
+        )
         return Response(MessageOutputSerializer(message).data)

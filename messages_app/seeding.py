@@ -94,7 +94,7 @@ def _timestamp(moment: datetime) -> str:
 
 def _message_rows(
     chat_id: int, count: int, bodies: list[str], rng: random.Random, start: datetime
-) -> Iterator[tuple]:
+) -> Iterator[list[tuple[int, int, str, str, str]]]:
     step = timedelta(milliseconds=1)
     for first in range(1, count + 1, INSERT_BATCH):
         last = min(first + INSERT_BATCH, count + 1)

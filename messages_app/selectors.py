@@ -6,9 +6,9 @@ from django.db.models import Max, QuerySet
 from applications.models import Application
 from chatapi.errors import NotFound
 from chatapi.index_hints import index_force
-from chatapi.pending import message_field, pending_get
+from chatapi.pending import message_field, pending_get, persisted_or_pending
 from chats.models import Chat
-from chats.selectors import chat_find, chat_pending
+from chats.selectors import chat_find, chat_locate
 from messages_app.models import MESSAGES_NUMBER_INDEX, Message
 
 
@@ -46,27 +46,26 @@ def message_pending(*, application: Application, chat_number: int, number: int) 
     )
 
 
-def message_get(
-    *, application: Application, chat: Chat | None, chat_number: int, number: int
-) -> Message:
-    """A message by number; one accepted a moment ago is served from the journal."""
-    message = None if chat is None else message_find(chat=chat, number=number)
+def message_locate(*, application: Application, chat_number: int, number: int) -> Message:
+    """A message by number, persisted or accepted a moment ago (then an unsaved instance).
+
+    Raises NotFound for its chat when the chat is neither persisted nor pending, else for the
+    message (chatapi.pending.persisted_or_pending). The chat is looked up again for the error
+    text only: a miss pays for it, a hit does not.
+    """
+
+    def persisted() -> Message | None:
+        chat = chat_find(application=application, number=chat_number)
+        return None if chat is None else message_find(chat=chat, number=number)
+
+    message = persisted_or_pending(
+        persisted,
+        lambda: message_pending(application=application, chat_number=chat_number, number=number),
+    )
     if message is None:
-        message = message_pending(application=application, chat_number=chat_number, number=number)
-    if message is None:
-        # The worker clears the journal entry only after the row is committed: a message in
-        # neither place was persisted between the two looks (as its chat may have been).
-        chat = chat or chat_find(application=application, number=chat_number)
-        message = None if chat is None else message_find(chat=chat, number=number)
-    if message is not None:
-        return message
-    if (
-        chat is None
-        and chat_pending(application=application, number=chat_number) is None
-        and chat_find(application=application, number=chat_number) is None
-    ):
-        raise NotFound(f"No chat {chat_number} in this application.")
-    raise NotFound(f"No message {number} in chat {chat_number}.")
+        chat_locate(application=application, number=chat_number)  # the chat's 404, if it is
+        raise NotFound(f"No message {number} in chat {chat_number}.")
+    return message
 
 
 def message_created_with_key(

@@ -40,7 +40,7 @@ from messages_app.models import Message
 from messages_app.selectors import (
     message_created_with_key,
     message_highest_number,
-    message_pending,
+    message_locate,
 )
 from search.indexing import messages_index_later
 
@@ -244,20 +244,26 @@ def _after_persist(
     messages_index_later(keys=index_keys)
 
 
-def _body_apply(*, chat_id: int, number: int, body: str, updated_at: datetime) -> Message | None:
-    """Apply an edit unless a later one already landed; the row as it now is, or None."""
+def _body_write(*, chat_id: int, number: int, body: str, updated_at: datetime) -> bool:
+    """Apply an edit unless a later one already landed; whether it was applied."""
     changed = Message.objects.filter(
         chat_id=chat_id, number=number, updated_at__lte=updated_at
     ).update(body=body, updated_at=updated_at)
     if changed:
         transaction.on_commit(lambda: messages_index_later(keys=[(chat_id, number)]), robust=True)
+    return bool(changed)
+
+
+def _body_apply(*, chat_id: int, number: int, body: str, updated_at: datetime) -> Message | None:
+    """Apply an edit unless a later one already landed; the row as it now is, or None."""
+    _body_write(chat_id=chat_id, number=number, body=body, updated_at=updated_at)
     return Message.objects.filter(chat_id=chat_id, number=number).first()
 
 
 def message_update(
     *, application: Application, chat_number: int, number: int, body: str
 ) -> Message:
-    """Edit a message, persisted or only accepted so far.
+    """Edit a message, persisted or only accepted so far; NotFound as message_locate says.
 
     For a message still in the journal, the edit is written into the journal entry (so a
     re-queued creation carries it) and queued as a task that applies it once the row exists,
@@ -265,27 +271,26 @@ def message_update(
     by the creation: that inserts only where no row exists.
     """
     now = timezone.now()
-    chat = chat_find(application=application, number=chat_number)
-    if chat is not None and (
-        message := _body_apply(chat_id=chat.pk, number=number, body=body, updated_at=now)
-    ):
-        return message
-    pending = message_pending(application=application, chat_number=chat_number, number=number)
-    field = message_field(application.token, chat_number, number)
-    if pending is not None and pending_replace(
-        field, _journal_payload(body, pending.created_at, now, pending.idempotency_key or None)
-    ):
-        tasks.message_edit_task.apply_async(
-            args=(application.token, chat_number, number, body, now.isoformat())
-        )
-        pending.body, pending.updated_at = body, now
-        return pending
-    # Persisted between the first look and now.
-    chat = chat or chat_find(application=application, number=chat_number)
-    if chat is not None and (
-        message := _body_apply(chat_id=chat.pk, number=number, body=body, updated_at=now)
-    ):
-        return message
+    message = message_locate(application=application, chat_number=chat_number, number=number)
+    if message.pk is None:
+        field = message_field(application.token, chat_number, number)
+        payload = _journal_payload(body, message.created_at, now, message.idempotency_key or None)
+        if pending_replace(field, payload):
+            tasks.message_edit_task.apply_async(
+                args=(application.token, chat_number, number, body, now.isoformat())
+            )
+            message.body, message.updated_at = body, now
+            return message
+        # Persisted since the look: the journal entry goes only after the row is committed.
+        message = message_locate(application=application, chat_number=chat_number, number=number)
+    if message.pk is not None:
+        if _body_write(chat_id=message.chat_id, number=number, body=body, updated_at=now):
+            message.body, message.updated_at = body, now
+            return message
+        # A later edit landed first: the row as it now is.
+        current = Message.objects.filter(chat_id=message.chat_id, number=number).first()
+        if current is not None:
+            return current
     raise NotFound(f"No message {number} in chat {chat_number}.")
 
 
@@ -322,12 +327,18 @@ def _record_from(claim: Claim) -> ChatRecord | MessageRecord:
 
 
 def _records_persist(records: list[ChatRecord | MessageRecord]) -> None:
+    """Write a drained batch, chats and messages, in one transaction.
+
+    The services' after-commit work (numbers_persisted, pending_clear, changes_mark, indexing)
+    runs after that one commit, the chats' first; none of it runs if the batch rolls back.
+    """
     chats = [r for r in records if isinstance(r, ChatRecord)]
     messages = [r for r in records if isinstance(r, MessageRecord)]
-    if chats:
-        chats_persist(records=chats)
-    if messages:
-        messages_persist(records=messages)
+    with transaction.atomic():
+        if chats:
+            chats_persist(records=chats)
+        if messages:
+            messages_persist(records=messages)
 
 
 def _dead_letter(claim: Claim, error: Exception) -> None:

@@ -4,8 +4,8 @@
 #   scripts/test.sh [pytest arguments...]        (or: make test)
 #
 # Installs requirements-dev.txt into .venv, starts Redis and MariaDB when they are down (and
-# installed), then runs ruff (lint and format), the missing-migrations check and the test suite
-# twice: against MariaDB and against SQLite. Every check runs even when an earlier one failed;
+# installed), then runs ruff (lint and format), mypy, the missing-migrations check and the test
+# suite twice: against MariaDB and against SQLite. Every check runs even when an earlier one failed;
 # the script exits non-zero if any did, and lists which.
 #
 # Environment (all optional):
@@ -131,6 +131,8 @@ main() {
 
   check "ruff check ." ruff check .
   check "ruff format --check ." ruff format --check .
+  # The files and the django-stubs settings are in pyproject.toml ([tool.mypy]).
+  check "mypy" mypy
   check "makemigrations --check" env DATABASE_URL="$sqlite_url" \
     python manage.py makemigrations --check --dry-run
   if [[ ${TEST_MYSQL:-1} != 0 ]]; then

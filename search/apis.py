@@ -25,7 +25,7 @@ from chatapi.schema.errors import error_responses
 from chatapi.schema.pages import page_of
 from chatapi.schema.parameters import CHAT_NUMBER, CURSOR, LIMIT, TOKEN
 from chatapi.serializer_fields import StrictTextField
-from chats.selectors import chat_get
+from chats.selectors import chat_locate
 from messages_app.apis import MessageOutputSerializer
 from search import openapi as docs
 from search.selectors import messages_search
@@ -93,7 +93,7 @@ class MessageSearchApi(APIView):
         application = application_get(token=token)
         page = messages_search(
             application=application,
-            chat=chat_get(application=application, number=chat_number),
+            chat=chat_locate(application=application, number=chat_number),
             query=query,
             limit=limit,
             cursor=request.query_params.get("cursor"),

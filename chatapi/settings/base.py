@@ -350,7 +350,7 @@ USE_TZ = True
 # Static files, served by WhiteNoise so that the Swagger UI needs no CDN and no extra server.
 # https://whitenoise.readthedocs.io/en/stable/django.html
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT: Path | None = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

@@ -17,7 +17,7 @@ from chatapi.numbering import application_register
 from chatapi.pending import chat_field, pending_count, pending_get
 from chats import selectors
 from chats.models import Chat
-from chats.selectors import chat_get
+from chats.selectors import chat_locate
 from chats.services import ChatRecord, chat_create, chats_persist
 from chats.tasks import chat_persist_task
 from messages_app.services import MessageRecord, messages_persist
@@ -160,7 +160,7 @@ def test_chat_persist_task_body_persists_and_clears_the_journal(application):
 def test_a_chat_persisted_between_the_two_looks_is_found(
     application, monkeypatch, django_capture_on_commit_callbacks
 ):
-    """chat_get racing the worker: the row commits and the journal entry goes between its SQL
+    """chat_locate racing the worker: the row commits and the journal entry goes between its SQL
     look and its journal look. The worker's persist is injected at exactly that point."""
     chat = chat_create(token=application.token)
     journal_look = selectors.chat_pending
@@ -174,10 +174,42 @@ def test_a_chat_persisted_between_the_two_looks_is_found(
 
     monkeypatch.setattr(selectors, "chat_pending", worker_commits_first)
 
-    found = chat_get(application=application, number=1)
+    found = chat_locate(application=application, number=1)
 
     assert (found.pk, found.number, found.created_at) == (
         Chat.objects.get().pk,
         1,
         chat.created_at,
     )
+
+
+def test_a_batch_of_chat_times_is_fixed_by_one_update(application):
+    """Rows a message created first carry the message's time; the chats' own, earlier, times
+    replace it in one UPDATE for the whole batch, and a row already at its time is left be."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    own = timezone.now() - timedelta(minutes=5)
+    later = own + timedelta(minutes=1)
+    for number in (1, 2, 3):  # created by their first messages, at a later time
+        Chat.objects.create(
+            application=application, number=number, created_at=later, updated_at=later
+        )
+    Chat.objects.create(application=application, number=4, created_at=own, updated_at=later)
+    records = [
+        ChatRecord(token=application.token, number=n, created_at=own + timedelta(seconds=n))
+        for n in (1, 2, 3, 5)
+    ]
+    records.append(ChatRecord(token=application.token, number=4, created_at=later))
+
+    with CaptureQueriesContext(connection) as queries:
+        chats_persist(records=records)
+
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    assert len(updates) == 1
+    rows = Chat.objects.order_by("number").values_list("number", "created_at", "updated_at")
+    assert list(rows) == [
+        *((n, own + timedelta(seconds=n), own + timedelta(seconds=n)) for n in (1, 2, 3)),
+        (4, own, later),  # already earlier than the record: untouched
+        (5, own + timedelta(seconds=5), own + timedelta(seconds=5)),
+    ]

@@ -18,6 +18,7 @@ from applications.tests.factories import ApplicationFactory
 from chatapi import changes
 from chatapi.celery import app as celery_app
 from chatapi.dead_letters import dead_letters_list
+from chatapi.errors import NotFound
 from chatapi.numbering import application_register
 from chatapi.pending import (
     message_field,
@@ -32,7 +33,7 @@ from chats.services import ChatRecord, chat_create, chats_persist
 from chats.tests.factories import ChatFactory
 from messages_app import selectors
 from messages_app.models import Message
-from messages_app.selectors import message_get
+from messages_app.selectors import message_locate
 from messages_app.services import (
     MessageNotPersistedYet,
     MessageRecord,
@@ -220,9 +221,7 @@ def test_editing_a_message_not_persisted_yet(application, django_assert_max_num_
     # An edit task is queued, for a creation that is already on its way with the old body.
     assert broker_queue_length() == queued + 1
     # Read back before any row exists: the edit, with its own time.
-    shown = message_get(
-        application=application, chat=None, chat_number=chat.number, number=message.number
-    )
+    shown = message_locate(application=application, chat_number=chat.number, number=message.number)
     assert (shown.body, shown.created_at, shown.updated_at) == (
         "final",
         message.created_at,
@@ -337,7 +336,7 @@ def test_drain_journal_command_breaks_leases_and_writes_from_this_process(
 def test_a_message_persisted_between_the_two_looks_is_found(
     application, monkeypatch, django_capture_on_commit_callbacks
 ):
-    """message_get racing the worker: chat and message rows commit and their journal entries go
+    """message_locate racing the worker: chat and message rows commit and their journal entries go
     between the SQL look and the journal look. The persist is injected at exactly that point."""
     chat = chat_create(token=application.token)
     message = message_create(token=application.token, chat_number=chat.number, body="racy")
@@ -355,7 +354,101 @@ def test_a_message_persisted_between_the_two_looks_is_found(
 
     monkeypatch.setattr(selectors, "message_pending", worker_commits_first)
 
-    # chat=None: when the view looked, the chat's row did not exist either.
-    found = message_get(application=application, chat=None, chat_number=1, number=1)
+    found = message_locate(application=application, chat_number=1, number=1)
 
     assert (found.pk, found.body) == (Message.objects.get().pk, "racy")
+
+
+def test_message_locate_says_which_is_unknown(application):
+    chat_create(token=application.token)  # chat 1, pending: no message 1 in it yet
+
+    with pytest.raises(NotFound, match=r"^No message 1 in chat 1\.$"):
+        message_locate(application=application, chat_number=1, number=1)
+    with pytest.raises(NotFound, match=r"^No chat 2 in this application\.$"):
+        message_locate(application=application, chat_number=2, number=1)
+
+
+def test_message_update_says_which_is_unknown(application):
+    """The edit service raises the chat's 404 itself; no caller re-queries for the text."""
+    ChatFactory(application=application, number=1)
+
+    with pytest.raises(NotFound, match=r"^No message 1 in chat 1\.$"):
+        message_update(application=application, chat_number=1, number=1, body="x")
+    with pytest.raises(NotFound, match=r"^No chat 2 in this application\.$"):
+        message_update(application=application, chat_number=2, number=1, body="x")
+
+
+def test_an_edit_of_a_message_persisted_since_the_look_lands_on_the_row(
+    application, monkeypatch, django_capture_on_commit_callbacks
+):
+    """message_update racing the worker: the rows commit and the journal entry goes between
+    its journal look and its journal write. The persist is injected at exactly that point."""
+    from messages_app import services
+
+    chat = chat_create(token=application.token)
+    message = message_create(token=application.token, chat_number=chat.number, body="racy")
+    journal_write = services.pending_replace
+
+    def worker_commits_first(field, payload):
+        with django_capture_on_commit_callbacks(execute=True):
+            chats_persist(
+                records=[ChatRecord(token=application.token, number=1, created_at=chat.created_at)]
+            )
+            messages_persist(
+                records=[record(application.token, 1, 1, "racy", at=message.created_at)]
+            )
+        return journal_write(field, payload)
+
+    monkeypatch.setattr(services, "pending_replace", worker_commits_first)
+
+    edited = message_update(application=application, chat_number=1, number=1, body="edited")
+
+    row = Message.objects.get()
+    assert (edited.pk, edited.body, edited.updated_at) == (row.pk, "edited", row.updated_at)
+    assert row.body == "edited"
+    assert pending_count() == 0
+
+
+def test_a_mixed_batch_is_one_transaction(application, monkeypatch):
+    """A drained batch of chats and messages commits or rolls back as one: when its messages
+    fail, its chats are not written either, and nothing after-commit runs."""
+    from messages_app import services
+
+    chat_create(token=application.token)
+    message_create(token=application.token, chat_number=1, body="one")
+    claims = pending_claim(limit=10, lease_seconds=60)
+    assert len(claims) == 2
+
+    def messages_fail(**kwargs):
+        raise ValueError("a message that cannot be written")
+
+    monkeypatch.setattr(services, "messages_persist", messages_fail)
+
+    with pytest.raises(ValueError):
+        services._records_persist([services._record_from(claim) for claim in claims])
+
+    assert not Chat.objects.exists()
+    assert pending_count() == 2
+
+
+def test_a_mixed_batch_runs_its_after_commit_work_after_the_one_commit(
+    application, django_capture_on_commit_callbacks
+):
+    from messages_app import services
+
+    chat_create(token=application.token)
+    message_create(token=application.token, chat_number=1, body="one")
+    claims = pending_claim(limit=10, lease_seconds=60)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        services._records_persist([services._record_from(claim) for claim in claims])
+        assert pending_count() == 2  # nothing cleared before the commit
+    assert len(callbacks) == 2  # the chats' and the messages' after-commit work, in that order
+    assert [c.__qualname__.split(".")[0] for c in callbacks] == [
+        "chats_persist",
+        "messages_persist",
+    ]
+    for callback in callbacks:
+        callback()
+    assert pending_count() == 0
+    assert Message.objects.get().body == "one"

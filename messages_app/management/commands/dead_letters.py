@@ -26,8 +26,8 @@ class Command(BaseCommand):
             raise CommandError(f"No such dead letter: {', '.join(unknown)}")
         replayed = 0
         for letter_id in wanted:
-            letter = dead_letter_take(letter_id)
-            if letter is not None:
-                app.send_task(letter["task"], args=letter["args"], kwargs=letter["kwargs"])
+            taken = dead_letter_take(letter_id)
+            if taken is not None:
+                app.send_task(taken["task"], args=taken["args"], kwargs=taken["kwargs"])
                 replayed += 1
         self.stdout.write(f"Replayed {replayed} dead letters.")
