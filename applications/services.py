@@ -5,9 +5,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from applications.models import Application, NumberReservation
+from applications.selectors import number_reservation_get
 from chatapi.counting import children_count_refresh
-from chatapi.errors import ServiceUnavailable
-from chatapi.numbering import application_register
+from chatapi.errors import NotFound, ServiceUnavailable
+from chatapi.numbering import application_register, reserve, token_unknown_remember
 from chats.models import Chat
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,30 @@ def number_reservation_raise(*, application: Application, chat_number: int, high
             )
     except IntegrityError:  # created by a concurrent reseed meanwhile
         rows.filter(highest__lt=highest).update(highest=highest)
+
+
+def application_to_reseed(*, token: str) -> Application:
+    """The application whose counter the allocator asks to rebuild, or a remembered 404."""
+    application = Application.objects.filter(token=token).first()
+    if application is None:
+        token_unknown_remember(token)
+        raise NotFound("No application with this token.")
+    return application
+
+
+def counter_reseed(
+    *, application: Application, chat_number: int, persisted: int, current: int | None
+) -> int:
+    """A safe new value for a counter Redis cannot vouch for (chatapi.numbering).
+
+    Beyond every number that can have been handed out: the highest persisted, the highest
+    reserved and what Redis still has, plus the allocator's reserve; reserved in SQL before it
+    is returned. ``chat_number`` 0 is the application's chat counter.
+    """
+    reserved = number_reservation_get(application=application, chat_number=chat_number)
+    seed = max(persisted, reserved, current or 0) + reserve()
+    number_reservation_raise(application=application, chat_number=chat_number, highest=seed)
+    return seed
 
 
 def chats_count_refresh(*, application_ids: list[int] | None = None) -> int:

@@ -9,17 +9,13 @@ from django.db.models import Max
 from django.utils import timezone
 
 from applications.models import Application
-from applications.selectors import number_reservation_get
-from applications.services import chats_count_refresh, number_reservation_raise
+from applications.services import application_to_reseed, chats_count_refresh, counter_reseed
 from chatapi import changes
 from chatapi.counting import children_count_refresh
-from chatapi.errors import NotFound
 from chatapi.numbering import (
     chat_number_allocate,
     idempotency_hash,
     numbers_persisted,
-    reserve,
-    token_unknown_remember,
 )
 from chatapi.pending import chat_field, drain_queue, pending_clear
 from chats.models import Chat
@@ -40,21 +36,12 @@ class ChatRecord:
 
 
 def chat_counter_reseed(*, token: str, current: int | None) -> int:
-    """A safe new value for an application's chat counter that Redis cannot vouch for.
-
-    Beyond every chat number that can have been handed out: the highest persisted, the highest
-    reserved and what Redis still has, plus the allocator's reserve; reserved in SQL before it
-    is returned (chatapi.numbering explains why that is enough, whatever Redis lost).
-    """
-    application = Application.objects.filter(token=token).first()
-    if application is None:
-        token_unknown_remember(token)
-        raise NotFound("No application with this token.")
+    """A safe new value for an application's chat counter that Redis cannot vouch for."""
+    application = application_to_reseed(token=token)
     persisted = application.chats.aggregate(highest=Max("number"))["highest"] or 0
-    reserved = number_reservation_get(application=application, chat_number=0)
-    seed = max(persisted, reserved, current or 0) + reserve()
-    number_reservation_raise(application=application, chat_number=0, highest=seed)
-    return seed
+    return counter_reseed(
+        application=application, chat_number=0, persisted=persisted, current=current
+    )
 
 
 def chat_create(*, token: str, idempotency_key: str | None = None) -> Chat:

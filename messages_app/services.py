@@ -10,8 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from applications.models import Application
-from applications.selectors import number_reservation_get
-from applications.services import number_reservation_raise
+from applications.services import application_to_reseed, counter_reseed
 from chatapi import changes
 from chatapi.dead_letters import dead_letter_add
 from chatapi.errors import UNAVAILABLE_ERRORS, IdempotencyKeyReused, NotFound
@@ -19,8 +18,6 @@ from chatapi.numbering import (
     idempotency_hash,
     message_number_allocate,
     numbers_persisted,
-    reserve,
-    token_unknown_remember,
 )
 from chatapi.pending import (
     Claim,
@@ -97,18 +94,14 @@ def message_counter_reseed(
     out has neither, and stays a 404 (chatapi.numbering, I2). The value is beyond every
     message number that can have been handed out, and reserved in SQL before it is returned.
     """
-    application = Application.objects.filter(token=token).first()
-    if application is None:
-        token_unknown_remember(token)
-        raise NotFound("No application with this token.")
+    application = application_to_reseed(token=token)
     chat = chat_find(application=application, number=chat_number)
     if chat is None and not known:
         raise NotFound(f"No chat {chat_number} in this application.")
     persisted = 0 if chat is None else message_highest_number(chat=chat)
-    reserved = number_reservation_get(application=application, chat_number=chat_number)
-    seed = max(persisted, reserved, current or 0) + reserve()
-    number_reservation_raise(application=application, chat_number=chat_number, highest=seed)
-    return seed
+    return counter_reseed(
+        application=application, chat_number=chat_number, persisted=persisted, current=current
+    )
 
 
 def message_create(
