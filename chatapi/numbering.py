@@ -177,7 +177,8 @@ def _allocate(
     seed = key_checked = ""
     script = _script("allocate")
     with redis_unavailable_as_503():
-        # A reseed can be asked for again if Redis restarts between the two calls.
+        # At most a reseed, then a key check, then the number: four calls leave room for one
+        # more reseed if Redis restarts between two of them.
         for _ in range(4):
             args: list[str | float] = [kind, token, chat, encoded, time.time(), ttl, reserve()]
             result = script(
@@ -215,7 +216,7 @@ def _allocate(
                 continue
             current = _text(result[1])
             seed = str(reseed(int(current) if current else None, int(result[2]) == 1))
-    raise RuntimeError("the allocator asked for a reseed three times")  # pragma: no cover
+    raise RuntimeError("the allocator kept asking for a reseed or a key check")  # pragma: no cover
 
 
 def chat_number_allocate(
