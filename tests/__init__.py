@@ -34,6 +34,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from tests.json_http import json_exchange
+
 # A worker started with these redelivers a task whose worker died after 5 seconds instead of
 # the production 300 (CELERY_VISIBILITY_TIMEOUT), and takes again rows claimed by a drain that
 # died after 3 seconds instead of 30 (PERSIST_LEASE_SECONDS; a drain hands over after 2).
@@ -186,15 +188,8 @@ class HttpApi:
     ) -> tuple[int, Any]:
         connection_ = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
-            headers = {"Accept": "application/json", **(headers or {})}
-            payload = None
-            if body is not None:
-                payload = json.dumps(body)
-                headers["Content-Type"] = "application/json"
-            connection_.request(method, path, body=payload, headers=headers)
-            response = connection_.getresponse()
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
+            status, raw = json_exchange(connection_, method, path, body, headers)
+            return status, json.loads(raw) if raw else None
         finally:
             connection_.close()
 

@@ -41,6 +41,7 @@ from tests.history.history import (
     Outcome,
     Recorder,
 )
+from tests.json_http import json_exchange
 
 API = "/api/v1"
 # A request with no answer after this long is an unknown outcome.
@@ -98,19 +99,12 @@ class Http:
             "127.0.0.1", self.rng.choice(self.ports), timeout=HTTP_TIMEOUT_SECONDS
         )
         try:
-            send = {"Accept": "application/json", **(headers or {})}
-            payload = None
-            if body is not None:
-                payload = json.dumps(body)
-                send["Content-Type"] = "application/json"
-            conn.request(method, path, body=payload, headers=send)
-            response = conn.getresponse()
-            raw = response.read()
+            status, raw = json_exchange(conn, method, path, body, headers)
             try:
                 data = json.loads(raw) if raw else None
             except ValueError:
                 data = None
-            return response.status, data, None
+            return status, data, None
         except (OSError, http.client.HTTPException) as exc:
             return 0, None, f"{type(exc).__name__}: {exc}"
         finally:
