@@ -3,7 +3,7 @@
 Adding an application goes through applications.services.application_create (token,
 timestamps, and the allocator knows it, so its first chat needs no SQL); renaming through
 application_update (``updated_at`` moves). Deleting shows counts, not rows, and is refused for
-an application too large to delete within one request (messages_app.deletion).
+an application too large to delete within one request (pipeline.deletion).
 """
 
 from typing import Any
@@ -66,7 +66,7 @@ class ApplicationAdmin(CappedChangeListMixin, admin.ModelAdmin):
         return actions
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
-        from messages_app.deletion import application_deletion_summary
+        from pipeline.deletion import application_deletion_summary
 
         (application,) = objs
         summary = application_deletion_summary(application=application)
@@ -85,12 +85,12 @@ class ApplicationAdmin(CappedChangeListMixin, admin.ModelAdmin):
         return listed, counts, set(), []
 
     def delete_model(self, request: HttpRequest, obj: Application) -> None:
-        from messages_app.deletion import application_delete
+        from pipeline.deletion import application_delete
 
         application_delete(application=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        from messages_app.deletion import application_delete
+        from pipeline.deletion import application_delete
 
         for application in queryset:
             application_delete(application=application)

@@ -22,7 +22,7 @@ def token_is_well_formed(token: str) -> bool:
 class Application(models.Model):
     token = models.CharField(max_length=TOKEN_BYTES * 2, unique=True, default=token_generate)
     name = models.CharField(max_length=settings.APPLICATION_NAME_MAX_LENGTH)
-    # Recomputed by Celery beat (applications.services.counts), never incremented in place.
+    # Recomputed by Celery beat (pipeline.counters), never incremented in place.
     chats_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(db_index=True)
     updated_at = models.DateTimeField()
@@ -38,7 +38,7 @@ class Application(models.Model):
 class NumberReservation(models.Model):
     """Numbers of one counter that may have been handed out without SQL having their rows.
 
-    The allocator (chatapi.numbering) records one here, before using it, each time it must
+    The allocator (pipeline.numbering) records one here, before using it, each time it must
     re-establish a counter after Redis lost or may have lost increments; with the rows, it bounds
     every number ever handed out, so a counter rebuilt later starts beyond all of them.
     ``chat_number`` 0 is the application's chat counter; N > 0 is chat N's message counter (the

@@ -17,7 +17,7 @@ def application_get(*, token: str) -> Application:
 
 
 def number_reservation_get(*, application: Application, chat_number: int) -> int:
-    """The highest number reserved for a counter (chatapi.numbering), 0 if none."""
+    """The highest number reserved for a counter (pipeline.numbering), 0 if none."""
     found = (
         NumberReservation.objects.filter(application=application, chat_number=chat_number)
         .values_list("highest", flat=True)

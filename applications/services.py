@@ -6,10 +6,8 @@ from django.utils import timezone
 
 from applications.models import Application, NumberReservation
 from applications.selectors import number_reservation_get
-from chatapi.counting import children_count_refresh
 from chatapi.errors import NotFound, ServiceUnavailable
-from chatapi.numbering import application_register, reserve, token_unknown_remember
-from chats.models import Chat
+from pipeline.numbering import application_register, reserve, token_unknown_remember
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +18,7 @@ def application_create(*, name: str) -> Application:
     Registered before the commit: once the client has the token, its first chat needs no SQL
     and numbers from 1. Registering after the commit, best effort, would leave an application
     that Redis never knew looking like one whose counter Redis lost: its first chat would then
-    jump by the allocator's reserve (chatapi.numbering). A token that Redis knows and SQL does
+    jump by the allocator's reserve (pipeline.numbering). A token that Redis knows and SQL does
     not (the commit failed) was never given to anyone and is harmless.
     """
     now = timezone.now()
@@ -44,7 +42,7 @@ def application_update(*, application: Application, name: str | None) -> Applica
 
 
 def number_reservation_raise(*, application: Application, chat_number: int, highest: int) -> None:
-    """Record that numbers up to ``highest`` of a counter may be handed out (chatapi.numbering).
+    """Record that numbers up to ``highest`` of a counter may be handed out (pipeline.numbering).
 
     Raises the reservation, never lowers it. Statements in autocommit, not one transaction:
     concurrent reseeds of one counter (every request that met it after a restart) then neither
@@ -74,7 +72,7 @@ def application_to_reseed(*, token: str) -> Application:
 def counter_reseed(
     *, application: Application, chat_number: int, persisted: int, current: int | None
 ) -> int:
-    """A safe new value for a counter Redis cannot vouch for (chatapi.numbering).
+    """A safe new value for a counter Redis cannot vouch for (pipeline.numbering).
 
     Beyond every number that can have been handed out: the highest persisted, the highest
     reserved and what Redis still has, plus the allocator's reserve; reserved in SQL before it
@@ -84,14 +82,3 @@ def counter_reseed(
     seed = max(persisted, reserved, current or 0) + reserve()
     number_reservation_raise(application=application, chat_number=chat_number, highest=seed)
     return seed
-
-
-def chats_count_refresh(*, application_ids: list[int] | None = None) -> int:
-    """Recompute ``chats_count`` from the chats table, for some applications or all of them."""
-    return children_count_refresh(
-        parent=Application,
-        child=Chat,
-        link="application",
-        field="chats_count",
-        parent_ids=application_ids,
-    )

@@ -32,9 +32,9 @@ from rest_framework.renderers import JSONRenderer  # noqa: E402
 
 from applications.models import Application  # noqa: E402
 from chats.models import Chat  # noqa: E402
-from chats.services import counts_refresh_all  # noqa: E402
 from messages_app.models import Message  # noqa: E402
 from messages_app.seeding import ABSENT_TERM, RARE_TERM  # noqa: E402
+from pipeline.counters import counts_refresh_all  # noqa: E402
 
 
 def ms(started: float) -> float:
@@ -125,7 +125,7 @@ def admin_pages(chat: Chat, slow: bool, repeats: int) -> dict:
         "delete page of the largest chat": f"/admin/chats/chat/{chat.pk}/delete/",
     }
     try:  # after issue 10 the application's delete page counts; before, it listed every row
-        import messages_app.deletion  # noqa: F401
+        import pipeline.deletion  # noqa: F401
 
         slow = True
     except ImportError:

@@ -27,13 +27,13 @@ already dropped, finishes the close locally: it leaves the poller, drops its poo
 kombu's restore at exit) is a no-op. Its unacknowledged messages stay in Redis's ``unacked``
 hash, and kombu puts them back in the queue after ``visibility_timeout``
 (``CELERY_VISIBILITY_TIMEOUT``), as it does for a worker that died; our journal
-(chatapi.pending) does not depend on them anyway: beat queues a drain every few seconds.
+(pipeline.journal) does not depend on them anyway: beat queues a drain every few seconds.
 
 A clean stop (``SHUTDOWN``) takes the same path as a SIGKILL: both are pinned in
 tests/drills/test_worker_survives_redis.py. After either, the new connection gets a new
 transport with new channels (nothing closed here is reused) and its ``BRPOP`` is issued again.
 What a restart can lose is a task message, e.g. the journal drain a row asked for: the worker
-queues drains again each time it connects (chatapi/worker_steps.py).
+queues drains again each time it connects (pipeline/worker_steps.py).
 
 Selected by ``CELERY_BROKER_TRANSPORT`` (chatapi/settings/base.py) for ``redis://`` brokers.
 """

@@ -5,11 +5,10 @@ https://docs.celeryq.dev/en/stable/django/first-steps-with-django.html
 
 import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from celery import Celery, Task, signals
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapi.settings.local")
 
@@ -17,8 +16,8 @@ app = Celery("chatapi")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # After each (re)connection to the broker the worker queues the journal drains an outage may
-# have lost (chatapi/worker_steps.py). By name: importing it here would import Django's code.
-app.steps["consumer"].add("chatapi.worker_steps:JournalDrainOnConnect")
+# have lost (pipeline/worker_steps.py). By name: importing it here would import Django's code.
+app.steps["consumer"].add("pipeline.worker_steps:JournalDrainOnConnect")
 
 
 @signals.after_setup_logger.connect
@@ -50,41 +49,3 @@ def _touch_ready_file(**_: Any) -> None:
     path = os.environ.get("PROCESS_READY_FILE")
     if path:
         Path(path).touch()
-
-
-class ReliableTask(Task):
-    """A task that, once out of retries, becomes a dead letter instead of vanishing.
-
-    A task may set ``journal_field(args) -> str`` to name the journal entry of the row it
-    persists; that entry moves into the dead letter with it (chatapi.dead_letters).
-    """
-
-    journal_field: Callable[[tuple], str] | None = None
-
-    def on_failure(
-        self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: Any
-    ) -> None:
-        from chatapi.dead_letters import dead_letter_add
-
-        dead_letter_add(
-            task=self.name,
-            args=list(args),
-            kwargs=dict(kwargs),
-            error=f"{type(exc).__name__}: {exc}",
-            journal_field=self.journal_field(args) if self.journal_field else None,
-        )
-
-
-# Options shared by the tasks that write rows: retried with exponential backoff while the
-# database (or Redis) is unreachable, for about ten minutes; then a dead letter.
-# https://docs.celeryq.dev/en/stable/userguide/tasks.html#automatic-retry-for-known-exceptions
-PERSIST_TASK_OPTIONS: dict[str, Any] = {
-    "base": ReliableTask,
-    "autoretry_for": (Exception,),
-    "retry_backoff": 1,
-    "retry_backoff_max": 60,
-    "retry_jitter": True,
-    "max_retries": 12,
-    "acks_late": True,
-    "reject_on_worker_lost": True,
-}

@@ -43,7 +43,8 @@ class ServiceUnavailable(ApiError):
 
 
 class BacklogFull(ServiceUnavailable):
-    """A counter holds as many unpersisted rows as it may (chatapi.numbering): nothing allocated."""
+    """A counter holds as many unpersisted rows as it may (pipeline.numbering): nothing
+    allocated."""
 
     code = "backlog_full"
 

@@ -1,6 +1,6 @@
 """The ``Idempotency-Key`` request header of the create endpoints.
 
-The key itself is recorded by the allocator's Lua script (chatapi.numbering), atomically with
+The key itself is recorded by the allocator's Lua script (pipeline.numbering), atomically with
 the number it answers, so concurrent retries with one key all get the first call's answer.
 """
 

@@ -18,8 +18,9 @@ from chatapi.schema.parameters import AFTER, BEFORE, CHAT_NUMBER, IDEMPOTENCY_KE
 from chatapi.throttling import ApplicationCreateRateThrottle
 from chats import openapi as docs
 from chats.models import Chat
-from chats.selectors import chat_list, chat_locate
-from chats.services import chat_create
+from chats.selectors import chat_list
+from pipeline.accept import chat_accept
+from pipeline.selectors import chat_locate
 
 
 @extend_schema_serializer(component_name="Chat")
@@ -73,7 +74,7 @@ class ChatListCreateApi(APIView):
             raise ApiError("The request body must be a JSON object or empty.")
         if not token_is_well_formed(token):
             raise NotFound("No application with this token.")
-        chat = chat_create(token=token, idempotency_key=idempotency_key_from(request))
+        chat = chat_accept(token=token, idempotency_key=idempotency_key_from(request))
         return Response(ChatOutputSerializer(chat).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(

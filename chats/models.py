@@ -9,12 +9,12 @@ CHATS_NUMBER_INDEX = "chats_unique_number_per_application"
 class Chat(models.Model):
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="chats")
     number = models.PositiveBigIntegerField()
-    # Recomputed by Celery beat (applications.services.counts), never incremented in place.
+    # Recomputed by Celery beat (pipeline.counters), never incremented in place.
     messages_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     # The SHA-256 of the Idempotency-Key it was created with, if any: lets a retry whose key
-    # Redis lost (a power loss) find this row instead of creating another (chatapi.numbering).
+    # Redis lost (a power loss) find this row instead of creating another (pipeline.numbering).
     idempotency_key = models.CharField(
         max_length=64, blank=True, default="", db_default="", editable=False
     )

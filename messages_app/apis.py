@@ -1,10 +1,4 @@
-from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
-
-from django.conf import settings
-from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -26,62 +20,18 @@ from chatapi.schema.parameters import (
     MESSAGE_NUMBER,
     TOKEN,
 )
-from chatapi.serializer_fields import StrictTextField
 from chatapi.throttling import ApplicationCreateRateThrottle
-from chats.selectors import chat_locate
 from messages_app import openapi as docs
-from messages_app.models import Message
-from messages_app.selectors import message_list, message_locate
-from messages_app.services import message_create, message_update
-
-
-@extend_schema_serializer(component_name="Message")
-class MessageOutputSerializer(serializers.Serializer):
-    number = serializers.IntegerField(help_text="From 1 in every chat.")
-    body = serializers.CharField(help_text="Exactly as sent, any Unicode.")
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-
-
-def _timestamp(moment: datetime) -> str:
-    # What DRF's DateTimeField answers (ISO 8601 in the current zone, "Z" for UTC), without
-    # a field object per value: tests pin the two to the same output.
-    text = timezone.localtime(moment).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def messages_render(messages: Sequence[Message]) -> list[dict[str, Any]]:
-    """A page of messages as MessageOutputSerializer renders them, at a fraction of the cost.
-
-    DRF builds and runs four field objects per message; a page of 200 cost more than the
-    query that read it.
-    """
-    return [
-        {
-            "number": message.number,
-            "body": message.body,
-            "created_at": _timestamp(message.created_at),
-            "updated_at": _timestamp(message.updated_at),
-        }
-        for message in messages
-    ]
-
-
-@extend_schema_serializer(component_name="MessageCreate")
-class MessageInputSerializer(serializers.Serializer):
-    body = StrictTextField(
-        max_length=settings.MESSAGE_BODY_MAX_LENGTH,
-        help_text="Any text but blank, stored exactly (emoji included).",
-    )
-
-
-@extend_schema_serializer(component_name="MessagePatch")
-class MessagePatchSerializer(serializers.Serializer):
-    body = StrictTextField(
-        max_length=settings.MESSAGE_BODY_MAX_LENGTH,
-        required=False,
-        help_text="Left out, the body is unchanged.",
-    )
+from messages_app.selectors import message_list
+from messages_app.serializers import (
+    MessageInputSerializer,
+    MessageOutputSerializer,
+    MessagePatchSerializer,
+    messages_render,
+)
+from pipeline.accept import message_accept
+from pipeline.edits import message_update
+from pipeline.selectors import chat_locate, message_locate
 
 
 class MessageListCreateApi(APIView):
@@ -121,10 +71,10 @@ class MessageListCreateApi(APIView):
         data.is_valid(raise_exception=True)
         if not token_is_well_formed(token):
             raise NotFound("No application with this token.")
-        message = message_create(
+        message = message_accept(
             token=token,
             chat_number=chat_number,
-            body=data.validated_data["body"],
+            content=data.validated_data,
             idempotency_key=idempotency_key_from(request),
         )
         return Response(MessageOutputSerializer(message).data, status=status.HTTP_201_CREATED)

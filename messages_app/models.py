@@ -13,7 +13,7 @@ class Message(models.Model):
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     # The SHA-256 of the Idempotency-Key it was created with, if any: lets a retry whose key
-    # Redis lost (a power loss) find this row instead of creating another (chatapi.numbering).
+    # Redis lost (a power loss) find this row instead of creating another (pipeline.numbering).
     idempotency_key = models.CharField(
         max_length=64, blank=True, default="", db_default="", editable=False
     )

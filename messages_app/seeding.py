@@ -4,7 +4,7 @@ For benchmarks, demos and the scale tests: ten million messages in minutes, whic
 Lua script and a journal entry per message, then the drain) would take hours to persist. The
 rows are consistent by construction: chats are numbered 1..n in each application, messages
 1..n in each chat, the counters hold the exact counts, and the allocator is told the highest
-numbers (chatapi.numbering.counters_restore), so the API numbers on from there.
+numbers (pipeline.numbering.counters_restore), so the API numbers on from there.
 
 Bodies are drawn from a fixed vocabulary of made-up six-letter words, so a word occurs in about
 3 % of the messages (``COMMON_TERM``); ``RARE_TERM`` is appended to one message in
@@ -23,8 +23,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from applications.models import Application, token_generate
-from chatapi.numbering import counters_restore
 from chats.models import Chat
+from pipeline.numbering import counters_restore
 
 VOCABULARY_SIZE = 300
 # Bodies are picked from a pool generated once: generating one per row would cost more than

@@ -25,8 +25,8 @@ from chatapi.schema.errors import error_responses
 from chatapi.schema.pages import page_of
 from chatapi.schema.parameters import CHAT_NUMBER, CURSOR, LIMIT, TOKEN
 from chatapi.serializer_fields import StrictTextField
-from chats.selectors import chat_locate
-from messages_app.apis import MessageOutputSerializer
+from messages_app.serializers import MessageOutputSerializer
+from pipeline.selectors import chat_locate
 from search import openapi as docs
 from search.selectors import messages_search
 

@@ -18,13 +18,12 @@ from django.db import connection
 
 from applications.models import NumberReservation
 from applications.tests.factories import ApplicationFactory
-from chatapi.numbering import application_register, chat_number_allocate, message_number_allocate
-from chatapi.pending import pending_count
-from chatapi.tests.test_numbering import chat_lookup, message_lookup
-from chats.services import chat_counter_reseed
 from chats.tests.factories import ChatFactory
-from messages_app.services import message_counter_reseed
 from messages_app.tests.factories import MessageFactory
+from pipeline.accept import chat_counter_reseed, message_counter_reseed
+from pipeline.journal import journal_count
+from pipeline.numbering import application_register, chat_number_allocate, message_number_allocate
+from pipeline.tests.test_numbering import chat_lookup, message_lookup
 from tests import HttpApi
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -76,7 +75,7 @@ def test_chats_created_at_once_by_16_threads_on_one_server(api_servers):
     )
 
     assert_exactly(numbers, 1, TOTAL)
-    assert pending_count() == TOTAL  # every one of them is in the journal
+    assert journal_count() == TOTAL  # every one of them is in the journal
 
 
 def test_chats_and_messages_created_at_once_through_two_servers(api_servers):
@@ -158,7 +157,7 @@ def test_one_idempotency_key_sent_at_once_by_16_threads_creates_one_message(api_
     assert {status for status, _ in answers} == {201}
     assert len({repr(sorted(body.items())) for _, body in answers}) == 1
     assert answers[0][1]["number"] == 1
-    assert pending_count() == 2  # the chat and one message
+    assert journal_count() == 2  # the chat and one message
 
 
 # --- straight at the allocator ----------------------------------------------------------------
@@ -207,7 +206,7 @@ def test_allocator_many_threads_one_chat():
     )
 
     assert_exactly(numbers, 1, 32 * 25)
-    assert pending_count() == 1 + 32 * 25
+    assert journal_count() == 1 + 32 * 25
 
 
 def test_allocator_reseeds_once_when_many_threads_find_the_counters_gone(redis_clean):

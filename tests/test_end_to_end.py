@@ -17,9 +17,10 @@ import pytest
 from django.conf import settings
 
 from chatapi.celery import app as celery_app
-from chatapi.pending import drain_queue, pending_count
 from chats.models import Chat
 from messages_app.models import Message
+from pipeline.drain import drain_queue
+from pipeline.journal import journal_count
 from tests import (
     LEASE_SECONDS,
     HttpApi,
@@ -98,7 +99,7 @@ def test_created_chat_and_message_are_readable_within_a_second(api_servers, cele
     )
     assert max(chat_latencies) < VISIBLE_WITHIN_SECONDS
     assert max(message_latencies) < VISIBLE_WITHIN_SECONDS
-    wait_until(lambda: pending_count() == 0, timeout=5, what="the journal to empty")
+    wait_until(lambda: journal_count() == 0, timeout=5, what="the journal to empty")
 
 
 def test_messages_posted_to_a_chat_not_persisted_yet_land_with_it(api_servers, celery_workers):
@@ -116,7 +117,7 @@ def test_messages_posted_to_a_chat_not_persisted_yet_land_with_it(api_servers, c
 
     celery_workers()
     wait_until(
-        lambda: len(message_numbers(token, 1)) == 3 and pending_count() == 0,
+        lambda: len(message_numbers(token, 1)) == 3 and journal_count() == 0,
         timeout=10,
         what="the chat and its messages to be persisted",
     )
@@ -156,7 +157,7 @@ def test_a_worker_killed_mid_burst_loses_nothing(api_servers, celery_workers, sa
         first_worker.kill()
         killed_at = time.monotonic()
         persisted_at_kill = Message.objects.count()
-        pending_at_kill = pending_count()
+        pending_at_kill = journal_count()
         for future in futures:
             future.result()
 
@@ -172,7 +173,7 @@ def test_a_worker_killed_mid_burst_loses_nothing(api_servers, celery_workers, sa
     celery_workers()
     drain_queue(already_marked=True)
     wait_until(
-        lambda: Message.objects.count() >= burst and pending_count() == 0,
+        lambda: Message.objects.count() >= burst and journal_count() == 0,
         timeout=30,
         interval=0.1,
         what="every accepted message to be persisted",
@@ -196,7 +197,7 @@ def test_the_journal_brings_back_tasks_the_broker_lost(api_servers, celery_worke
 
     celery_workers()
     drain_queue(already_marked=True)  # what beat does every JOURNAL_DRAIN_EVERY_SECONDS
-    wait_until(lambda: pending_count() == 0, timeout=10, what="the journal to empty")
+    wait_until(lambda: journal_count() == 0, timeout=10, what="the journal to empty")
 
     assert Chat.objects.get().number == 1
     assert sorted(message_numbers(token, 1)) == numbers == list(range(1, 21))
@@ -213,7 +214,7 @@ def test_redis_flushed_between_creations_repeats_no_number(api_servers, celery_w
         for i in range(5)
     ]
     wait_until(
-        lambda: len(message_numbers(token, 1)) == 5 and pending_count() == 0,
+        lambda: len(message_numbers(token, 1)) == 5 and journal_count() == 0,
         timeout=10,
         what="the first batch to be persisted",
     )
@@ -229,7 +230,7 @@ def test_redis_flushed_between_creations_repeats_no_number(api_servers, celery_w
     new_chat = api_servers[1].post(f"/api/v1/apps/{token}/chats")["number"]
     in_chat_2 = api_servers[0].post(f"/api/v1/apps/{token}/chats/2/messages", {"body": "x"})
 
-    # Rebuilt past what SQL holds and the reserve (chatapi.numbering): numbers lost with Redis
+    # Rebuilt past what SQL holds and the reserve (pipeline.numbering): numbers lost with Redis
     # may have been handed out.
     reserve = settings.REDIS_RESTART_NUMBER_GAP
     assert before == [1, 2, 3, 4, 5]
@@ -237,7 +238,7 @@ def test_redis_flushed_between_creations_repeats_no_number(api_servers, celery_w
     assert new_chat == 2 + reserve + 1
     assert in_chat_2["number"] == reserve + 1
     wait_until(
-        lambda: len(message_numbers(token, 1)) == 10 and pending_count() == 0,
+        lambda: len(message_numbers(token, 1)) == 10 and journal_count() == 0,
         timeout=10,
         what="the second batch to be persisted",
     )

@@ -8,7 +8,6 @@ from django.utils import timezone
 
 from applications.models import Application, token_is_well_formed
 from applications.tests.factories import ApplicationFactory
-from chatapi.numbering import application_key
 from chatapi.redis_client import redis_connection
 from chatapi.tests import (
     API,
@@ -21,6 +20,7 @@ from chatapi.tests import (
     internal_ids,
     iso,
 )
+from pipeline import keys
 
 pytestmark = pytest.mark.django_db
 
@@ -92,7 +92,7 @@ def test_create_returns_201_and_the_application(api, django_capture_on_commit_ca
     assert assert_timestamp(response.json()["updated_at"]) == created_at
     assert abs(timezone.now() - created_at) < timedelta(minutes=1)
     # Registered with the number allocator, so its first chat needs no SQL.
-    assert redis_connection().hget(application_key(application.token), "chats") == b"0"
+    assert redis_connection().hget(keys.application_key(application.token), "chats") == b"0"
 
 
 def test_create_tokens_are_unique_unguessable_and_url_safe(api):

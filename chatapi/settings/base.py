@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "chats",
     "messages_app",
     "search",
+    "pipeline",
 ]
 
 MIDDLEWARE = [
@@ -110,7 +111,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 # Seconds a Redis call may take before the request fails with 503 instead of hanging.
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
-# The reserve of the allocator (chatapi.numbering): how far a counter may run ahead of what SQL
+# The reserve of the allocator (pipeline.numbering): how far a counter may run ahead of what SQL
 # holds, so how many rows of one chat (or chats of one application) may wait to be persisted
 # before creates answer 503 backlog_full, and how far numbers jump after Redis lost or may have
 # lost increments (a restart, a failover, a flush). Larger rides out longer database outages on
@@ -172,7 +173,7 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # logs a deprecation warning at every connection loss.
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html#worker-cancel-long-running-tasks-on-connection-loss
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
-# Publishing from a request must not hang on a dead broker: the journal (chatapi.pending) keeps
+# Publishing from a request must not hang on a dead broker: the journal (pipeline.journal) keeps
 # the accepted row, and beat queues it again once Redis is back.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 2,
@@ -188,7 +189,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 COUNTS_REFRESH_SECONDS = env.int("COUNTS_REFRESH_SECONDS", default=60)
 COUNTS_FULL_SWEEP_SECONDS = env.int("COUNTS_FULL_SWEEP_SECONDS", default=3600)
 # How old an accepted-but-unpersisted chat or message must be before beat queues it again.
-# Persistence: the journal (chatapi.pending) is written to SQL by drain tasks, in batches.
+# Persistence: the journal (pipeline.journal) is written to SQL by drain tasks, in batches.
 # Rows per transaction; a batch is also what one claim takes out of the journal.
 PERSIST_BATCH_SIZE = env.int("PERSIST_BATCH_SIZE", default=500)
 # How long a drain owns what it claimed; a drain that died gives it up when this runs out.
@@ -204,15 +205,15 @@ JOURNAL_DRAIN_EVERY_SECONDS = env.int("JOURNAL_DRAIN_EVERY_SECONDS", default=5)
 
 CELERY_BEAT_SCHEDULE = {
     "counts-refresh-changed": {
-        "task": "chats.tasks.counts_refresh_changed_task",
+        "task": "pipeline.tasks.counts_refresh_changed_task",
         "schedule": float(COUNTS_REFRESH_SECONDS),
     },
     "counts-refresh-all": {
-        "task": "chats.tasks.counts_refresh_all_task",
+        "task": "pipeline.tasks.counts_refresh_all_task",
         "schedule": float(COUNTS_FULL_SWEEP_SECONDS),
     },
     "journal-drain": {
-        "task": "messages_app.tasks.journal_drain_task",
+        "task": "pipeline.tasks.journal_drain_task",
         "schedule": float(JOURNAL_DRAIN_EVERY_SECONDS),
     },
 }

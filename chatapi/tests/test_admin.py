@@ -16,14 +16,13 @@ from django.utils import timezone
 from applications.models import Application, token_is_well_formed
 from applications.tests.factories import ApplicationFactory
 from chatapi import admin_pagination
-from chatapi.numbering import application_key
 from chatapi.redis_client import redis_connection
 from chatapi.tests import API, queued_tasks
 from chats.models import Chat
 from chats.tests.factories import ChatFactory
-from messages_app import deletion
 from messages_app.models import Message
 from messages_app.tests.factories import MessageFactory
+from pipeline import deletion, keys
 
 pytestmark = pytest.mark.django_db
 
@@ -200,7 +199,7 @@ def test_adding_an_application_goes_through_the_service(
     assert application.created_at == application.updated_at
     assert timezone.now() - application.created_at < timedelta(minutes=1)
     # Redis knows it: its first chat is numbered without a look at SQL.
-    assert redis_connection().exists(application_key(application.token))
+    assert redis_connection().exists(keys.application_key(application.token))
     with django_assert_num_queries(0):
         created = api.post(f"{API}/apps/{application.token}/chats")
     assert created.status_code == 201 and created.json()["number"] == 1
@@ -294,18 +293,22 @@ def test_an_admin_edit_survives_a_late_persist_of_the_journal_entry(
 ):
     """The row was written, its journal entry not yet cleared (the drain's lease ran out):
     the entry is written again after the edit, and must not bring the old body back."""
-    from chatapi.pending import pending_claim
-    from messages_app.services import _claims_persist
+    from pipeline.journal import journal_claim
+    from pipeline.persist import records_persist
 
     api.post(f"{API}/apps/{token}/chats")
     api.post(f"{API}/apps/{token}/chats/1/messages", {"body": "first"}, format="json")
-    claims = pending_claim(limit=10, lease_seconds=30)
-    _claims_persist(claims)  # written; on-commit (which clears the journal) not run
+    claims = journal_claim(limit=10, lease_seconds=30)
+    records_persist(
+        [c.record() for c in claims]
+    )  # written; on-commit (which clears the journal) not run
     row = Message.objects.get(chat__application__token=token, number=1)
 
     staff.post(f"/admin/messages_app/message/{row.pk}/change/", {"body": "edited"})
     with django_capture_on_commit_callbacks(execute=True):
-        _claims_persist(claims)  # the same entries, claimed again after their lease
+        records_persist(
+            [c.record() for c in claims]
+        )  # the same entries, claimed again after their lease
 
     row.refresh_from_db()
     assert row.body == "edited"
@@ -341,7 +344,7 @@ def test_deleting_a_small_application_deletes_it_and_its_token_answers_404(
     assert not Application.objects.filter(pk=application.pk).exists()
     assert not Chat.objects.filter(pk=chat.pk).exists()
     assert not Message.objects.filter(chat_id=chat.pk).exists()
-    assert not redis_connection().exists(application_key(token))
+    assert not redis_connection().exists(keys.application_key(token))
     assert api.post(f"{API}/apps/{token}/chats").status_code == 404
 
 

@@ -83,7 +83,7 @@ def test_a_chat_create_with_a_1_mib_object_of_ignored_keys_is_201(api, token):
 
     assert response.status_code == 201
     # Chat 1 is the fixture's, written straight to SQL: Redis rebuilds the counter past it
-    # and the reserve (chatapi.numbering).
+    # and the reserve (pipeline.numbering).
     assert response.json()["number"] == 1 + settings.REDIS_RESTART_NUMBER_GAP + 1
 
 

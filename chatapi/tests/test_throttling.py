@@ -6,8 +6,8 @@ where every web server shares them; the autouse ``redis_clean`` fixture empties 
 
 import pytest
 
-from chatapi.pending import pending_count
 from chatapi.tests import API, ContractClient, error, queued_tasks
+from pipeline.journal import journal_count
 
 pytestmark = pytest.mark.django_db
 
@@ -65,8 +65,8 @@ def test_chat_creation_past_the_rate_is_429_with_retry_after(api, token, three_p
     assert numbers == [1, 2, 3]
     assert_throttled(response)
     # The refused request allocated nothing and journaled nothing.
-    assert pending_count() == 3
-    assert {name for name, _, _ in queued_tasks()} == {"messages_app.tasks.journal_drain_task"}
+    assert journal_count() == 3
+    assert {name for name, _, _ in queued_tasks()} == {"pipeline.tasks.journal_drain_task"}
 
 
 def test_message_creation_past_the_rate_is_429(api, token, settings):

@@ -103,7 +103,7 @@ def test_create_is_persisted_once_with_its_number_and_time(api, token):
 
 
 def test_numbers_continue_past_the_reserve_when_redis_lost_the_application(api):
-    """Redis lost the counter (chatapi.numbering): chats 4 and more may have been handed out
+    """Redis lost the counter (pipeline.numbering): chats 4 and more may have been handed out
     and lost, so the counter is rebuilt from SQL plus the reserve, and the reserve recorded."""
     application = ApplicationFactory()
     for number in (1, 2, 3):

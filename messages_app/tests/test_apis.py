@@ -1,10 +1,11 @@
 """The HTTP contract of /api/v1/apps/{token}/chats/{number}/messages (API.md)."""
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.conf import settings
+from django.test import TestCase
 from django.utils import timezone
 
 from applications.tests.factories import ApplicationFactory
@@ -23,16 +24,28 @@ from chatapi.tests import (
 from chats.models import Chat
 from chats.tests.factories import ChatFactory
 from messages_app.models import Message
-from messages_app.services import MessageNotPersistedYet
 from messages_app.tests.factories import MessageFactory
+from pipeline.edits import MessageNotPersistedYet
+from pipeline.persist import messages_persist
+from pipeline.records import MessageRecord
 
 pytestmark = pytest.mark.django_db
 
+
+def persist_as_read(token: str, chat: int, number: int, body: str, created_at: str) -> None:
+    """Write a message as a drain that read its journal entry at creation writes it."""
+    at = datetime.fromisoformat(created_at)
+    record = MessageRecord(
+        token=token, chat_number=chat, number=number, body=body, created_at=at, updated_at=at
+    )
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        messages_persist(records=[record])
+
+
 UNKNOWN_TOKEN = "0" * 40
 MAX = settings.MESSAGE_BODY_MAX_LENGTH
-DRAIN = "messages_app.tasks.journal_drain_task"
-MESSAGE_PERSIST = "messages_app.tasks.message_persist_task"
-MESSAGE_EDIT = "messages_app.tasks.message_edit_task"
+DRAIN = "pipeline.tasks.journal_drain_task"
+MESSAGE_EDIT = "pipeline.tasks.message_edit_task"
 
 BODY_ERRORS = {
     "missing": ({}, "This field is required."),
@@ -195,11 +208,10 @@ def test_a_message_persisted_before_its_chat_leaves_one_chat_with_the_chat_time(
     message = api.post(messages_url(token, chat["number"]), {"body": "m"}, format="json").json()
     # One drain was asked for, whatever the number of rows accepted meanwhile.
     assert [name for name, _, _ in queued_tasks()] == [DRAIN]
-    persist_message = [token, chat["number"], 1, "m", message["created_at"], message["updated_at"]]
 
-    run_task(MESSAGE_PERSIST, persist_message, {})  # the message is written first
+    persist_as_read(token, chat["number"], 1, "m", message["created_at"])  # the message first
     run_task(DRAIN, [], {})  # then the journal, chat included
-    run_task(MESSAGE_PERSIST, persist_message, {})  # and a row may be written again
+    persist_as_read(token, chat["number"], 1, "m", message["created_at"])  # and again
 
     assert api.get(f"{API}/apps/{token}/chats/{chat['number']}").json() == chat
     assert api.get(f"{messages_url(token, chat['number'])}/1").json() == message
@@ -745,13 +757,12 @@ def test_an_edit_that_reaches_the_worker_before_its_message_waits_for_it(api, to
     created = api.post(url, {"body": "original"}, format="json").json()
     edited = api.patch(f"{url}/1", {"body": "edited"}, format="json").json()
     drain, edit = queued_tasks()
-    persist_original = [token, chat, 1, "original", created["created_at"], created["created_at"]]
 
     with pytest.raises(MessageNotPersistedYet):
         run_task(*edit)  # Celery retries it with backoff
-    run_task(MESSAGE_PERSIST, persist_original, {})  # a drain that read the journal before it
+    persist_as_read(token, chat, 1, "original", created["created_at"])  # read before the edit
     run_task(*edit)
-    run_task(MESSAGE_PERSIST, persist_original, {})  # written again: does not undo the edit
+    persist_as_read(token, chat, 1, "original", created["created_at"])  # does not undo the edit
     run_task(*drain)
 
     assert stored_message(token, chat, 1).body == "edited"

@@ -7,12 +7,13 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count, Max, Min
 
 from applications.models import Application
-from chatapi.numbering import application_key, counters_restore
 from chatapi.redis_client import redis_connection
 from chatapi.tests import API
 from chats.models import Chat
 from messages_app.models import Message
 from messages_app.seeding import ABSENT_TERM, RARE_TERM, SeedPlan, messages_seed
+from pipeline import keys
+from pipeline.numbering import counters_restore
 
 pytestmark = pytest.mark.django_db
 
@@ -79,11 +80,11 @@ def test_restored_counters_are_trusted_as_exact(api, django_assert_num_queries):
     redis = redis_connection()
     result = messages_seed(plan=SeedPlan(applications=1, chats=1, messages=5))
     (token,) = result.tokens
-    redis.hset(application_key(token), mapping={"m:1": 2, "r:1": "a-run-before-this-one"})
+    redis.hset(keys.application_key(token), mapping={"m:1": 2, "r:1": "a-run-before-this-one"})
 
     counters_restore(token=token, chats=1, messages={1: 5})
 
-    assert redis.hget(application_key(token), "c:1") == b"5"
+    assert redis.hget(keys.application_key(token), "c:1") == b"5"
     with django_assert_num_queries(0):
         created = api.post(f"{API}/apps/{token}/chats/1/messages", {"body": "x"}, format="json")
     assert created.json()["number"] == 6

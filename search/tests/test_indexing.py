@@ -16,7 +16,9 @@ from elasticsearch.helpers import BulkIndexError
 
 from chats.tests.factories import ChatFactory
 from messages_app.models import Message
-from messages_app.services import MessageRecord, message_update, messages_persist
+from pipeline.edits import message_update
+from pipeline.persist import messages_persist
+from pipeline.records import MessageRecord
 from search.documents import MessageDocument, message_version
 from search.indexing import INDEX_TASK_BATCH, messages_index, messages_index_later
 from search.tasks import messages_index_task
@@ -205,7 +207,7 @@ def test_the_version_is_updated_at_in_microseconds(chat_factory) -> None:
 
 def test_a_deleted_application_is_removed_from_the_index(fake_es, chat_factory) -> None:
     """Not an integration test: one delete-by-query on the chat keys of its token."""
-    from messages_app.deletion import application_delete
+    from pipeline.deletion import application_delete
 
     chat = chat_factory(["a", "b"])
     token = chat.application.token

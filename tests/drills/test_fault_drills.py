@@ -31,12 +31,12 @@ from django.conf import settings
 from django.db import connection
 
 from applications.tests.factories import ApplicationFactory
-from chatapi.pending import message_field
 from chatapi.tests import basic_credentials
 from chats.models import Chat
 from chats.tests.factories import ChatFactory
 from messages_app.models import Message
-from messages_app.tasks import message_persist_task
+from pipeline import keys
+from pipeline.tasks import message_persist_task
 from tests import HttpApi, wait_until
 from tests.drills.conftest import Drill, DrillRedis, closed_port, http_call
 
@@ -220,7 +220,7 @@ def test_redis_restarted_cleanly_mid_burst_loses_nothing(drill_redis, drill, say
     # Exactly the numbers answered, each once, each message with the body it was sent with.
     assert set(chats) == {1} | {item.number for item in burst.chats}
     assert messages == {item.number: item.body for item in burst.messages}
-    # Consecutive, but for one jump at the restart (REDIS_RESTART_NUMBER_GAP, chatapi.numbering).
+    # Consecutive, but for one jump at the restart (REDIS_RESTART_NUMBER_GAP, pipeline.numbering).
     assert len(contiguous_runs(messages)) <= 2, contiguous_runs(messages)
     assert contiguous_runs(messages)[0][0] == 1
     say(
@@ -287,7 +287,7 @@ def test_redis_losing_its_last_second_repeats_no_number(drill_redis, drill, say)
     lost second acknowledged and holds others in its hands: allocating from the rolled-back
     counters would hand those numbers out again, and the new rows would collide with them.
     After the restart each counter is compared with SQL and moves on past a gap
-    (REDIS_RESTART_NUMBER_GAP, chatapi.numbering).
+    (REDIS_RESTART_NUMBER_GAP, pipeline.numbering).
     """
     web = drill.web(wait=False)
     drill.worker()
@@ -524,7 +524,7 @@ def test_creates_answer_503_quickly_when_redis_is_unreachable(drill_redis, drill
     assert not Message.objects.exists()
     headers = {"Idempotency-Key": "k"}
     # The application was written straight to SQL, so Redis rebuilds both counters past what
-    # SQL holds and the reserve (chatapi.numbering): the first numbers after that are exact,
+    # SQL holds and the reserve (pipeline.numbering): the first numbers after that are exact,
     # and would be one higher had a 503 used a number up.
     reserve = settings.REDIS_RESTART_NUMBER_GAP
     chat = good.call("POST", f"{API}/apps/{token}/chats", headers=headers)[1]
@@ -552,8 +552,8 @@ def test_a_task_that_keeps_failing_is_a_dead_letter_until_replayed(drill_redis, 
     prefix = drill.env["REDIS_KEY_PREFIX"]
     # As the API would have journaled it: the dead letter takes the journal entry over.
     journal = drill_redis.client()
-    journal.hset(f"{prefix}:pending", message_field(token, 1, 7), '{"body": "x"}')
-    journal.zadd(f"{prefix}:pending:by_time", {message_field(token, 1, 7): time.time()})
+    journal.hset(f"{prefix}:pending", keys.message_entry(token, 1, 7), '{"body": "x"}')
+    journal.zadd(f"{prefix}:pending:by_time", {keys.message_entry(token, 1, 7): time.time()})
 
     down = drill.worker(DATABASE_URL=unreachable_database_url())
     # Sent as its last allowed retry would be, so that it fails for good at once instead of

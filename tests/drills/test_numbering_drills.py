@@ -1,4 +1,4 @@
-"""The numbering invariants (chatapi.numbering) against real Redis faults, one fault at a time.
+"""The numbering invariants (pipeline.numbering) against real Redis faults, one fault at a time.
 
 Each drill is an outside report's reproduction, step by step, with a real gunicorn, a real
 Celery worker and a redis-server of the drill's own (AOF, ``appendfsync everysec``): a clean

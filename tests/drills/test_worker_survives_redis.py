@@ -1,5 +1,5 @@
 """The Celery worker survives Redis being killed and restarted (chatapi/broker.py), and the
-journal is drained again after each restart (chatapi/worker_steps.py).
+journal is drained again after each restart (pipeline/worker_steps.py).
 
 - The cause, pinned at the kombu level: a connection whose Redis died (SIGKILL or a clean
   SHUTDOWN) while its task channel had a ``BRPOP`` in flight and unacknowledged messages, next
@@ -16,7 +16,7 @@ journal is drained again after each restart (chatapi/worker_steps.py).
   is queued or running when Redis goes, and its drain-requested marker comes back from the
   AOF; a message created right after the restart then queues no drain of its own. Both must
   be persisted within 10 s of Redis coming back: without beat, only the drains the worker
-  queues on reconnecting (chatapi.pending.drain_queue_after_connect) can do it.
+  queues on reconnecting (pipeline.journal.drain_queue_after_connect) can do it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,119 @@
+"""Rows that failed for good, kept in Redis to be listed and replayed by an operator.
+
+A journal entry that keeps failing to be written (``PERSIST_MAX_ATTEMPTS`` claims) moves here,
+as it was, in the same transaction that takes it out of the journal, and is logged at ERROR:
+never an endless loop, never silent, and its data is still held. Replaying a letter puts the
+entry back into the journal, due now, for the next drain (``manage.py dead_letters replay``).
+An edit whose message never arrived (its task out of retries) lands here too, as an edit
+record; replaying it queues the edit again.
+
+A letter is ``{"entry": name, "payload": JSON text, "error": text, "at": epoch seconds}``.
+Letters written before the pipeline package (``{"task", "args", ...}``) are read as the entry
+their arguments describe.
+"""
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from chatapi.redis_client import redis_connection
+from pipeline import keys, scripts
+from pipeline.journal import Claim, journal_move
+from pipeline.records import ChatRecord, EditRecord, MessageRecord
+
+logger = logging.getLogger(__name__)
+
+
+def _letter(entry: str, payload: str, error: BaseException) -> tuple[str, str]:
+    letter_id = uuid.uuid4().hex
+    text = f"{type(error).__name__}: {error}"
+    letter = {"entry": entry, "payload": payload, "error": text, "at": time.time()}
+    logger.error("%s failed for good, dead letter %s: %s", entry, letter_id, text)
+    return letter_id, json.dumps(letter)
+
+
+def dead_letter_from_journal(claim: Claim, error: BaseException) -> str:
+    """Move a claimed entry that keeps failing out of the journal, into a letter."""
+    letter_id, letter = _letter(claim.entry, claim.payload, error)
+    journal_move(
+        [claim.entry], into=lambda pipe: pipe.hset(keys.dead_letters_key(), letter_id, letter)
+    )
+    return letter_id
+
+
+def dead_letter_from_edit(edit: EditRecord, error: BaseException) -> str:
+    """Keep an edit that could not be applied (its message never arrived)."""
+    letter_id, letter = _letter(edit.entry, json.dumps(edit.to_journal()), error)
+    redis_connection().hset(keys.dead_letters_key(), letter_id, letter)
+    return letter_id
+
+
+def _legacy(letter: dict[str, Any]) -> dict[str, Any]:
+    """A letter of the per-row persist and edit tasks, as the entry it describes."""
+    task, args = letter["task"].rsplit(".", 1)[-1], letter["args"]
+    record: ChatRecord | MessageRecord | EditRecord
+    if task == "chat_persist_task":
+        record = ChatRecord.from_journal(keys.chat_entry(*args[:2]), {"created_at": args[2]})
+    elif task == "message_persist_task":
+        payload = dict(zip(("body", "created_at", "updated_at"), args[3:], strict=True))
+        record = MessageRecord.from_journal(keys.message_entry(*args[:3]), payload)
+    else:
+        payload = dict(zip(("body", "updated_at"), args[3:], strict=True))
+        record = EditRecord.from_journal(keys.entry_name(keys.EDIT, *args[:3]), payload)
+    payload_text = json.dumps(record.to_journal())
+    return {
+        "entry": record.entry,
+        "payload": payload_text,
+        "error": letter["error"],
+        "at": letter["at"],
+    }
+
+
+def dead_letters_list() -> dict[str, dict[str, Any]]:
+    """Every letter by id, oldest first."""
+    letters = {
+        scripts.text(letter_id): json.loads(raw)
+        for letter_id, raw in redis_connection().hgetall(keys.dead_letters_key()).items()
+    }
+    letters = {
+        letter_id: letter if "entry" in letter else _legacy(letter)
+        for letter_id, letter in letters.items()
+    }
+    return dict(sorted(letters.items(), key=lambda item: item[1]["at"]))
+
+
+def dead_letters_replay(letter_ids: list[str]) -> int:
+    """Put these letters' entries back into the journal (an edit: queue it); how many.
+
+    A letter another replay took first is skipped, so no row is requeued twice.
+    """
+    letters = dead_letters_list()
+    args: list[Any] = [time.time()]
+    for letter_id in letter_ids:
+        letter = letters.get(letter_id)
+        if letter is not None:
+            is_edit = keys.EntryName.parse(letter["entry"]).kind == keys.EDIT
+            args += [letter_id, "" if is_edit else letter["entry"], letter["payload"]]
+    taken = scripts.run(
+        "requeue",
+        keys=[
+            keys.dead_letters_key(),
+            keys.journal_entries_key(),
+            keys.journal_clock_key(),
+            keys.journal_attempts_key(),
+        ],
+        args=args,
+    )
+    # Imported here: the task module imports this one (HackSoft's styleguide does the same).
+    from pipeline.drain import drain_queue
+    from pipeline.tasks import message_edit_task
+
+    for letter_id in map(scripts.text, taken):
+        letter = letters[letter_id]
+        if keys.EntryName.parse(letter["entry"]).kind == keys.EDIT:
+            message_edit_task.delay(letter["entry"], json.loads(letter["payload"]))
+    if taken:
+        drain_queue(already_marked=True)
+    return len(taken)

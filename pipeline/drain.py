@@ -1,0 +1,121 @@
+"""Draining the journal into SQL: claim a batch, write it in one transaction, clear it.
+
+A drain runs as a Celery task (pipeline.tasks). At most one is queued per interval by the
+accepting script's marker; beat queues one every few seconds anyway, for leases that ran out
+while nothing was accepted; a worker queues two each time it (re)connects to the broker.
+"""
+
+import logging
+import time
+
+from django.conf import settings
+
+from chatapi.errors import UNAVAILABLE_ERRORS
+from chatapi.redis_client import redis_connection
+from pipeline import dead_letters, keys
+from pipeline.journal import Claim, journal_claim, journal_release
+from pipeline.numbering import DRAIN_REQUEST_INTERVAL_MS
+from pipeline.persist import records_persist
+
+logger = logging.getLogger(__name__)
+
+
+def drain_queue(*, already_marked: bool = False, countdown: float | None = None) -> None:
+    """Queue a drain task, unless one was queued less than an interval ago.
+
+    ``already_marked``: the caller's Lua script set the marker and asks to queue the task.
+    A failure to queue is logged and forgiven: beat queues a drain every few seconds anyway.
+    """
+    if not already_marked and not redis_connection().set(
+        keys.drain_requested_key(), 1, nx=True, px=DRAIN_REQUEST_INTERVAL_MS
+    ):
+        return
+    # Imported here: the task module imports this one (HackSoft's styleguide does the same).
+    from pipeline.tasks import journal_drain_task
+
+    try:
+        journal_drain_task.apply_async(countdown=countdown)
+    except Exception:
+        logger.exception("could not queue a journal drain; beat will")
+
+
+def drain_idle() -> None:
+    """An idle drain clears the marker, so the next accepted row queues a drain at once."""
+    redis_connection().delete(keys.drain_requested_key())
+
+
+def drain_queue_after_connect(*, lease_seconds: float) -> None:
+    """Queue the drains a worker owes the journal each time it (re)connects to the broker.
+
+    Losing the broker can lose the drain a row asked for: the worker had it (a drain is not
+    retried), or the ``BRPOP`` that popped it lost its reply with the connection. After a
+    clean Redis restart the row's drain-requested marker comes back from the AOF and, for the
+    rest of its interval, tells the rows accepted next that a drain is on its way, so none
+    would be queued before beat's. Hence: the marker is cleared, a drain queued now, and one
+    more once the leases of a drain that died with the connection have run out.
+    Failures are logged and forgiven, as in ``drain_queue``.
+    """
+    try:
+        drain_idle()
+    except Exception:
+        logger.exception("could not clear the drain marker after connecting; beat will drain")
+        return
+    drain_queue(already_marked=True)
+    drain_queue(already_marked=True, countdown=lease_seconds)
+    logger.info("connected to the broker: journal drains queued now and in %ss", lease_seconds)
+
+
+def _claims_persist(claims: list[Claim]) -> None:
+    """Write claimed entries in one go; isolate a bad one rather than fail the batch for good.
+
+    An outage (database or Redis unreachable) gives the batch back uncounted and re-raises, so
+    the drain stops and beat tries again later. Any other error means some entry cannot be
+    written: the entries are then written one by one, and one that has failed
+    ``PERSIST_MAX_ATTEMPTS`` claims becomes a dead letter instead of blocking the queue forever.
+    """
+    try:
+        records_persist([claim.record() for claim in claims])
+        return
+    except UNAVAILABLE_ERRORS:
+        journal_release([c.entry for c in claims], after_seconds=settings.PERSIST_RETRY_SECONDS)
+        raise
+    except Exception:
+        logger.exception("a batch of %d rows failed; writing them one by one", len(claims))
+    for claim in claims:
+        try:
+            records_persist([claim.record()])
+        except UNAVAILABLE_ERRORS:
+            journal_release([claim.entry], after_seconds=settings.PERSIST_RETRY_SECONDS)
+            raise
+        except Exception as error:
+            if claim.attempts >= settings.PERSIST_MAX_ATTEMPTS:
+                dead_letters.dead_letter_from_journal(claim, error)
+            else:
+                logger.exception("could not write %s (attempt %d)", claim.entry, claim.attempts)
+
+
+def journal_drain(*, batch_size: int, time_budget_seconds: float) -> int:
+    """Write what the journal holds, a batch per transaction, until it is empty; how many rows.
+
+    A full batch means more is waiting, so another drain is queued to put an idle worker to
+    work too. When the journal looks empty the drain clears the drain-requested marker and
+    looks once more: a row accepted while the marker was still set is either taken by that
+    last look or asks for a drain of its own, never left waiting for beat.
+    """
+    deadline = time.monotonic() + time_budget_seconds
+    written = 0
+    lease = settings.PERSIST_LEASE_SECONDS
+    while True:
+        claims = journal_claim(limit=batch_size, lease_seconds=lease)
+        if not claims:
+            drain_idle()
+            claims = journal_claim(limit=batch_size, lease_seconds=lease)
+            if not claims:
+                return written
+        if len(claims) == batch_size:
+            drain_queue()
+        _claims_persist(claims)
+        written += len(claims)
+        if time.monotonic() > deadline:
+            drain_queue()  # hand over rather than hold one worker for ever
+            return written

@@ -1,0 +1,162 @@
+"""The journal of accepted-but-unpersisted chats and messages, kept in Redis; also their queue.
+
+Allocating a number writes the row's record here in the same Lua script (pipeline.numbering),
+so a 201 is never answered for something the journal does not hold. It also lets a client read
+or edit a row the moment it was accepted (``persisted_or_pending``).
+
+The journal is the persistence queue too. Its clock (a sorted set) says when each entry may be
+taken next: at first the moment it was accepted. A drain (pipeline.drain) claims up to a batch
+of due entries in one Lua call, pushing their clock a lease into the future, writes them in one
+transaction and clears them after the commit. A drain that dies (SIGKILL, lost connection)
+simply lets its lease run out, and the next drain claims the entries again: the
+visibility-timeout pattern, with nothing held only by a broker message. Writing is
+idempotent, so an entry written twice (a lease that ran out on a slow drain) is harmless.
+"""
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from chatapi.redis_client import redis_connection
+from pipeline import keys, scripts
+from pipeline.records import ChatRecord, MessageRecord
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A journal entry taken by a drain, for a lease."""
+
+    entry: str  # its name (pipeline.keys)
+    payload: str  # as stored: decoding it is one of the ways an entry can fail
+    attempts: int  # how many times this entry has been claimed, this time included
+
+    def record(self) -> ChatRecord | MessageRecord:
+        """The record the entry holds; raises if the entry cannot be read."""
+        kind = keys.EntryName.parse(self.entry).kind
+        record_type = ChatRecord if kind == keys.CHAT else MessageRecord
+        return record_type.from_journal(self.entry, json.loads(self.payload))
+
+
+def journal_get(entry: str) -> dict[str, Any] | None:
+    """An entry's payload, or None once it is persisted (or was never accepted)."""
+    raw = redis_connection().hget(keys.journal_entries_key(), entry)
+    return None if raw is None else json.loads(raw)
+
+
+def chat_pending(*, token: str, number: int) -> ChatRecord | None:
+    """A chat that was accepted (201) but is not persisted yet."""
+    entry = keys.chat_entry(token, number)
+    payload = journal_get(entry)
+    return None if payload is None else ChatRecord.from_journal(entry, payload)
+
+
+def message_pending(*, token: str, chat_number: int, number: int) -> MessageRecord | None:
+    """A message that was accepted (201) but is not persisted yet, with any edit made since."""
+    entry = keys.message_entry(token, chat_number, number)
+    payload = journal_get(entry)
+    return None if payload is None else MessageRecord.from_journal(entry, payload)
+
+
+Row = TypeVar("Row")
+
+
+def persisted_or_pending(
+    persisted: Callable[[], Row | None], pending: Callable[[], Row | None]
+) -> Row | None:
+    """A row read your-writes style: from SQL, else from the journal, else from SQL again.
+
+    The drain clears a journal entry only after its row is committed, so a row missing from
+    the first SQL look and then from the journal was persisted in between: SQL is asked once
+    more (without it, a read racing the drain would miss a row that exists). The one place
+    this order is written; the locate selectors (pipeline.selectors) use it.
+    """
+    found = persisted()
+    if found is None:
+        found = pending()
+    if found is None:
+        found = persisted()
+    return found
+
+
+def journal_replace(record: MessageRecord) -> bool:
+    """Replace a pending entry with ``record`` (an edit); False if it was persisted meanwhile.
+
+    Atomic, so an entry cleared by a drain a moment earlier is not brought back.
+    """
+    return bool(
+        scripts.run(
+            "replace",
+            keys=[keys.journal_entries_key()],
+            args=[record.entry, json.dumps(record.to_journal())],
+        )
+    )
+
+
+def journal_claim(*, limit: int, lease_seconds: float) -> list[Claim]:
+    """Take up to ``limit`` due entries, oldest first, for ``lease_seconds``."""
+    now = time.time()
+    raw = scripts.run(
+        "claim",
+        keys=[keys.journal_entries_key(), keys.journal_clock_key(), keys.journal_attempts_key()],
+        args=[now, now + lease_seconds, limit],
+    )
+    return [
+        Claim(scripts.text(raw[index]), scripts.text(raw[index + 1]), int(raw[index + 2]))
+        for index in range(0, len(raw), 3)
+    ]
+
+
+def journal_clear(entries: list[str]) -> None:
+    """Forget persisted entries (after their transaction committed)."""
+    if not entries:
+        return
+    pipe = redis_connection().pipeline(transaction=True)
+    _clear(pipe, entries)
+    pipe.execute()
+
+
+def _clear(pipe: Any, entries: list[str]) -> None:
+    pipe.hdel(keys.journal_entries_key(), *entries)
+    pipe.zrem(keys.journal_clock_key(), *entries)
+    pipe.hdel(keys.journal_attempts_key(), *entries)
+
+
+def journal_release(entries: list[str], *, after_seconds: float) -> None:
+    """Give claimed entries back, due again in ``after_seconds``, the claim not counted.
+
+    For a drain that could not write because a dependency was down: an outage is nobody's
+    attempt, so it must not push entries toward the dead letters.
+    """
+    if not entries:
+        return
+    pipe = redis_connection().pipeline(transaction=True)
+    pipe.zadd(
+        keys.journal_clock_key(), dict.fromkeys(entries, time.time() + after_seconds), xx=True
+    )
+    for entry in entries:
+        pipe.hincrby(keys.journal_attempts_key(), entry, -1)
+    pipe.execute()
+
+
+def journal_move(entries: list[str], *, into: Callable[[Any], None]) -> None:
+    """Clear entries and, in the same transaction, do ``into(pipe)`` (a dead letter's write)."""
+    pipe = redis_connection().pipeline(transaction=True)
+    into(pipe)
+    _clear(pipe, entries)
+    pipe.execute()
+
+
+def journal_make_due() -> int:
+    """Make every entry due now, leases included; how many there are."""
+    client = redis_connection()
+    entries = client.zrange(keys.journal_clock_key(), 0, -1)
+    if entries:
+        # zrange without scores answers members only; redis-py types it with the scored pairs.
+        client.zadd(keys.journal_clock_key(), dict.fromkeys(entries, 0), xx=True)  # type: ignore[type-var]
+    return len(entries)
+
+
+def journal_count() -> int:
+    return int(redis_connection().zcard(keys.journal_clock_key()))

@@ -1,0 +1,214 @@
+"""The pipeline for chats on the real database and Redis: accepting a chat and persisting it.
+
+The Celery broker is the real Redis too; no worker runs here, so a queued task stays in the
+queue, where the tests count it (``tests.broker_queue_length``). Task bodies run eagerly only
+where the body is what is tested.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from applications.models import Application
+from applications.tests.factories import ApplicationFactory
+from chats.models import Chat
+from pipeline import counters, keys, selectors
+from pipeline.accept import chat_accept
+from pipeline.journal import journal_count, journal_get
+from pipeline.numbering import application_register
+from pipeline.persist import chats_persist, messages_persist
+from pipeline.records import ChatRecord, MessageRecord
+from pipeline.selectors import chat_locate
+from pipeline.tasks import journal_drain_task
+from tests import broker_queue_length
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def application() -> Application:
+    application = ApplicationFactory()
+    application_register(token=application.token)
+    return application
+
+
+def test_chat_create_touches_redis_only(application, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        chats = [chat_accept(token=application.token) for _ in range(3)]
+
+    assert [chat.number for chat in chats] == [1, 2, 3]
+    assert all(chat.pk is None and chat.messages_count == 0 for chat in chats)
+    assert not Chat.objects.exists()
+    # Each is in the journal with its own time, and one drain task is in the queue.
+    assert journal_get(keys.chat_entry(application.token, 2)) == {
+        "created_at": chats[1].created_at.isoformat()
+    }
+    assert journal_count() == 3
+    assert broker_queue_length() == 1
+
+
+def test_chat_create_with_a_seen_idempotency_key_creates_nothing(application):
+    first = chat_accept(token=application.token, idempotency_key="k-1")
+    again = chat_accept(token=application.token, idempotency_key="k-1")
+
+    assert (again.number, again.created_at) == (first.number, first.created_at)
+    assert journal_count() == 1
+    assert broker_queue_length() == 1
+
+
+def test_chats_persist_is_idempotent(application, django_capture_on_commit_callbacks):
+    at = timezone.now() - timedelta(seconds=5)
+    record = ChatRecord(token=application.token, number=1, created_at=at)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        chats_persist(records=[record])
+    with django_capture_on_commit_callbacks(execute=True):
+        chats_persist(records=[record])
+
+    chat = Chat.objects.get()
+    assert (chat.application_id, chat.number, chat.created_at, chat.updated_at) == (
+        application.pk,
+        1,
+        at,
+        at,
+    )
+
+
+def test_journal_entry_is_cleared_only_after_commit(
+    application, django_capture_on_commit_callbacks
+):
+    chat = chat_accept(token=application.token)
+    record = ChatRecord(token=application.token, number=chat.number, created_at=chat.created_at)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        chats_persist(records=[record])
+        # The row is written but not committed: the journal must still hold it.
+        assert journal_get(keys.chat_entry(application.token, chat.number)) is not None
+
+    assert journal_count() == 1
+    for callback in callbacks:
+        callback()
+    assert journal_count() == 0
+    assert counters.changes_take(kind=counters.APPLICATIONS, limit=10) == [application.pk]
+
+
+def test_a_chat_fixes_the_time_of_a_row_its_message_created_first(
+    application, django_capture_on_commit_callbacks
+):
+    chat_at = timezone.now() - timedelta(seconds=10)
+    message_at = chat_at + timedelta(seconds=3)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        messages_persist(
+            records=[
+                MessageRecord(
+                    token=application.token,
+                    chat_number=1,
+                    number=1,
+                    body="first",
+                    created_at=message_at,
+                    updated_at=message_at,
+                )
+            ]
+        )
+    assert Chat.objects.get().created_at == message_at
+
+    with django_capture_on_commit_callbacks(execute=True):
+        chats_persist(records=[ChatRecord(token=application.token, number=1, created_at=chat_at)])
+    chat = Chat.objects.get()
+    assert (chat.number, chat.created_at, chat.updated_at) == (1, chat_at, chat_at)
+
+    # A later time (a duplicate delivery of something else) never moves it forward again.
+    with django_capture_on_commit_callbacks(execute=True):
+        chats_persist(
+            records=[ChatRecord(token=application.token, number=1, created_at=message_at)]
+        )
+    assert Chat.objects.get().created_at == chat_at
+
+
+def test_chats_of_a_deleted_application_are_dropped_and_leave_the_journal(
+    application, django_capture_on_commit_callbacks
+):
+    chat = chat_accept(token=application.token)
+    application.delete()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        chats_persist(
+            records=[
+                ChatRecord(token=application.token, number=chat.number, created_at=chat.created_at)
+            ]
+        )
+
+    assert not Chat.objects.exists()
+    assert journal_count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_drain_task_persists_and_clears_the_journal(application):
+    """The task body, run eagerly: a real commit, so the on-commit journal clean-up runs."""
+    chat = chat_accept(token=application.token)
+
+    journal_drain_task.apply(throw=True)
+    journal_drain_task.apply(throw=True)  # nothing left to do
+
+    assert list(Chat.objects.values_list("number", "created_at")) == [(1, chat.created_at)]
+    assert journal_count() == 0
+
+
+def test_a_chat_persisted_between_the_two_looks_is_found(
+    application, monkeypatch, django_capture_on_commit_callbacks
+):
+    """chat_locate racing the worker: the row commits and the journal entry goes between its SQL
+    look and its journal look. The worker's persist is injected at exactly that point."""
+    chat = chat_accept(token=application.token)
+    journal_look = selectors.chat_pending
+
+    def worker_commits_first(**kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            chats_persist(
+                records=[ChatRecord(token=application.token, number=1, created_at=chat.created_at)]
+            )
+        return journal_look(**kwargs)
+
+    monkeypatch.setattr(selectors, "chat_pending", worker_commits_first)
+
+    found = chat_locate(application=application, number=1)
+
+    assert (found.pk, found.number, found.created_at) == (
+        Chat.objects.get().pk,
+        1,
+        chat.created_at,
+    )
+
+
+def test_a_batch_of_chat_times_is_fixed_by_one_update(application):
+    """Rows a message created first carry the message's time; the chats' own, earlier, times
+    replace it in one UPDATE for the whole batch, and a row already at its time is left be."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    own = timezone.now() - timedelta(minutes=5)
+    later = own + timedelta(minutes=1)
+    for number in (1, 2, 3):  # created by their first messages, at a later time
+        Chat.objects.create(
+            application=application, number=number, created_at=later, updated_at=later
+        )
+    Chat.objects.create(application=application, number=4, created_at=own, updated_at=later)
+    records = [
+        ChatRecord(token=application.token, number=n, created_at=own + timedelta(seconds=n))
+        for n in (1, 2, 3, 5)
+    ]
+    records.append(ChatRecord(token=application.token, number=4, created_at=later))
+
+    with CaptureQueriesContext(connection) as queries:
+        chats_persist(records=records)
+
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    assert len(updates) == 1
+    rows = Chat.objects.order_by("number").values_list("number", "created_at", "updated_at")
+    assert list(rows) == [
+        *((n, own + timedelta(seconds=n), own + timedelta(seconds=n)) for n in (1, 2, 3)),
+        (4, own, later),  # already earlier than the record: untouched
+        (5, own + timedelta(seconds=5), own + timedelta(seconds=5)),
+    ]

@@ -1,0 +1,453 @@
+"""The pipeline for messages on the real database and Redis: accept, persist, edit, rescue.
+
+The Celery broker is the real Redis; no worker runs here. Where a test needs the queued tasks
+to run, it switches Celery to eager mode for that test only and says so.
+"""
+
+import json
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from applications.models import Application
+from applications.tests.factories import ApplicationFactory
+from chatapi.celery import app as celery_app
+from chatapi.errors import NotFound
+from chats.models import Chat
+from chats.tests.factories import ChatFactory
+from messages_app.models import Message
+from messages_app.tests.factories import MessageFactory
+from pipeline import counters, edits, keys, persist, selectors
+from pipeline.accept import chat_accept, message_accept
+from pipeline.dead_letters import dead_letters_list
+from pipeline.drain import journal_drain
+from pipeline.edits import MessageNotPersistedYet, message_edit_apply, message_update
+from pipeline.journal import (
+    journal_claim,
+    journal_count,
+    journal_get,
+    journal_make_due,
+)
+from pipeline.numbering import application_register
+from pipeline.persist import chats_persist, messages_persist, records_persist
+from pipeline.records import ChatRecord, EditRecord, MessageRecord
+from pipeline.selectors import message_locate
+from tests import broker_queue_length
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def application() -> Application:
+    application = ApplicationFactory()
+    application_register(token=application.token)
+    return application
+
+
+@pytest.fixture
+def eager_celery(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """Call it to run queued tasks in-process, for tests of what a task body does."""
+
+    def switch_on() -> None:
+        monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+        monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)
+
+    return switch_on
+
+
+def record(token: str, chat_number: int, number: int, body: str, at=None) -> MessageRecord:
+    at = at or timezone.now()
+    return MessageRecord(
+        token=token,
+        chat_number=chat_number,
+        number=number,
+        body=body,
+        created_at=at,
+        updated_at=at,
+    )
+
+
+def test_message_accept_touches_redis_only(application, django_assert_num_queries):
+    chat = chat_accept(token=application.token)
+
+    with django_assert_num_queries(0):
+        messages = [
+            message_accept(
+                token=application.token, chat_number=chat.number, content={"body": f"m{i} 🎉"}
+            )
+            for i in range(3)
+        ]
+
+    assert [(m.number, m.body) for m in messages] == [(1, "m0 🎉"), (2, "m1 🎉"), (3, "m2 🎉")]
+    assert not Message.objects.exists()
+    assert journal_get(keys.message_entry(application.token, 1, 3)) == {
+        "body": "m2 🎉",
+        "created_at": messages[2].created_at.isoformat(),
+        "updated_at": messages[2].created_at.isoformat(),
+    }
+    assert journal_count() == 4
+    # Four rows accepted in a burst ask for one drain, which writes them all.
+    assert broker_queue_length() == 1
+
+
+def test_messages_persist_is_idempotent(application, django_capture_on_commit_callbacks):
+    chat = ChatFactory(application=application, number=1)
+    records = [record(application.token, 1, n, f"body {n}") for n in (1, 2)]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        messages_persist(records=records)
+    with django_capture_on_commit_callbacks(execute=True):
+        messages_persist(records=records)
+
+    assert list(Message.objects.filter(chat=chat).values_list("number", "body")) == [
+        (1, "body 1"),
+        (2, "body 2"),
+    ]
+
+
+def test_a_redelivered_persist_does_not_undo_an_edit(
+    application, django_capture_on_commit_callbacks
+):
+    ChatFactory(application=application, number=1)
+    first = record(application.token, 1, 1, "original", at=timezone.now() - timedelta(seconds=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        messages_persist(records=[first])
+
+    message_update(application=application, chat_number=1, number=1, body="edited")
+    with django_capture_on_commit_callbacks(execute=True):
+        messages_persist(records=[first])
+
+    assert Message.objects.get().body == "edited"
+
+
+def test_a_message_whose_chat_row_is_missing_creates_it(
+    application, django_capture_on_commit_callbacks
+):
+    chat_at = timezone.now() - timedelta(seconds=10)
+    first_at, second_at = chat_at + timedelta(seconds=2), chat_at + timedelta(seconds=4)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        # Out of order on purpose: the chat's row takes the earliest message's time.
+        messages_persist(
+            records=[
+                record(application.token, 1, 2, "second", at=second_at),
+                record(application.token, 1, 1, "first", at=first_at),
+            ]
+        )
+
+    chat = Chat.objects.get()
+    assert (chat.application_id, chat.number, chat.created_at) == (application.pk, 1, first_at)
+    assert list(chat.messages.values_list("number", "body")) == [(1, "first"), (2, "second")]
+    # Both the application (a new chat) and the chat (new messages) are marked for counting.
+    assert counters.changes_take(kind=counters.APPLICATIONS, limit=10) == [application.pk]
+    assert counters.changes_take(kind=counters.CHATS, limit=10) == [chat.pk]
+
+    # Then the chat's own task arrives and puts its own, earlier, time on the row.
+    with django_capture_on_commit_callbacks(execute=True):
+        chats_persist(records=[ChatRecord(token=application.token, number=1, created_at=chat_at)])
+    chat.refresh_from_db()
+    assert (chat.created_at, chat.updated_at) == (chat_at, chat_at)
+    assert Chat.objects.count() == 1
+    assert Message.objects.filter(chat=chat).count() == 2
+
+
+def test_journal_entry_is_cleared_only_after_commit(
+    application, django_capture_on_commit_callbacks
+):
+    chat = chat_accept(token=application.token)
+    message = message_accept(
+        token=application.token, chat_number=chat.number, content={"body": "hi"}
+    )
+    field = keys.message_entry(application.token, chat.number, message.number)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        messages_persist(
+            records=[
+                record(application.token, chat.number, message.number, "hi", message.created_at)
+            ]
+        )
+        assert journal_get(field) is not None
+
+    assert journal_get(field) is not None
+    for callback in callbacks:
+        callback()
+    assert journal_get(field) is None
+    assert journal_count() == 1  # the chat's own entry stays until the chat task commits
+
+
+def test_messages_of_a_deleted_application_are_dropped_and_leave_the_journal(
+    application, django_capture_on_commit_callbacks
+):
+    chat = chat_accept(token=application.token)
+    message = message_accept(
+        token=application.token, chat_number=chat.number, content={"body": "hi"}
+    )
+    application.delete()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        messages_persist(
+            records=[
+                record(application.token, chat.number, message.number, "hi", message.created_at)
+            ]
+        )
+
+    assert not Message.objects.exists()
+    assert journal_get(keys.message_entry(application.token, chat.number, message.number)) is None
+
+
+def test_editing_a_message_not_persisted_yet(application, django_assert_max_num_queries):
+    chat = chat_accept(token=application.token)
+    message = message_accept(
+        token=application.token, chat_number=chat.number, content={"body": "draft"}
+    )
+    queued = broker_queue_length()
+
+    edited = message_update(
+        application=application, chat_number=chat.number, number=message.number, body="final"
+    )
+
+    assert (edited.number, edited.body, edited.created_at) == (1, "final", message.created_at)
+    assert edited.updated_at > message.created_at
+    payload = journal_get(keys.message_entry(application.token, chat.number, message.number))
+    assert payload == {
+        "body": "final",
+        "created_at": message.created_at.isoformat(),
+        "updated_at": edited.updated_at.isoformat(),
+    }
+    # An edit task is queued, for a creation that is already on its way with the old body.
+    assert broker_queue_length() == queued + 1
+    # Read back before any row exists: the edit, with its own time.
+    shown = message_locate(application=application, chat_number=chat.number, number=message.number)
+    assert (shown.body, shown.created_at, shown.updated_at) == (
+        "final",
+        message.created_at,
+        edited.updated_at,
+    )
+
+
+def test_message_edit_apply_waits_for_the_row_and_keeps_the_latest_edit(
+    application, django_capture_on_commit_callbacks
+):
+    chat = ChatFactory(application=application, number=1)
+    created = timezone.now() - timedelta(seconds=10)
+    later, earlier = created + timedelta(seconds=5), created + timedelta(seconds=2)
+
+    def edit(body, at):
+        return EditRecord(
+            token=application.token, chat_number=1, number=1, body=body, updated_at=at
+        )
+
+    with pytest.raises(MessageNotPersistedYet):
+        message_edit_apply(edit("too soon", later))
+
+    MessageFactory(chat=chat, number=1, body="original", created_at=created)
+    message_edit_apply(edit("new", later))
+    # An older edit delivered late does not overwrite the newer one.
+    message_edit_apply(edit("old", earlier))
+
+    assert Message.objects.values_list("body", "updated_at").get() == ("new", later)
+
+
+def test_journal_drain_writes_everything_a_batch_per_transaction(
+    application, django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
+    chat = chat_accept(token=application.token)
+    bodies = [f"message {n}" for n in range(1, 8)]
+    for body in bodies:
+        message_accept(token=application.token, chat_number=chat.number, content={"body": body})
+    edited = message_update(application=application, chat_number=1, number=7, body="seventh")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert journal_drain(batch_size=3, time_budget_seconds=60) == 8
+
+    persisted = Chat.objects.get()
+    assert (persisted.number, persisted.created_at) == (1, chat.created_at)
+    assert list(persisted.messages.values_list("number", "body")) == [
+        *((n, body) for n, body in enumerate(bodies[:6], start=1)),
+        (7, "seventh"),
+    ]
+    assert Message.objects.get(number=7).updated_at == edited.updated_at
+    assert journal_count() == 0
+    # A full batch asked for a second drain, to put another worker to work.
+    assert broker_queue_length() >= 1
+
+
+def test_a_claim_whose_lease_ran_out_is_claimed_again(application):
+    """A drain killed mid-batch never gives its claim back; the lease running out does."""
+    chat_accept(token=application.token)
+    message_accept(token=application.token, chat_number=1, content={"body": "one"})
+
+    first = journal_claim(limit=10, lease_seconds=0.3)
+    assert [c.entry for c in first] == [
+        keys.chat_entry(application.token, 1),
+        keys.message_entry(application.token, 1, 1),
+    ]
+    assert journal_claim(limit=10, lease_seconds=30) == []  # leased to the first drain
+    time.sleep(0.4)
+    again = journal_claim(limit=10, lease_seconds=30)
+    assert [(c.entry, c.attempts) for c in again] == [(c.entry, 2) for c in first]
+
+
+def test_a_row_that_keeps_failing_becomes_a_dead_letter_and_the_rest_are_written(
+    application, settings, redis_clean, django_capture_on_commit_callbacks
+):
+    settings.PERSIST_MAX_ATTEMPTS = 2
+    chat_accept(token=application.token)
+    message_accept(token=application.token, chat_number=1, content={"body": "fine"})
+    message_accept(token=application.token, chat_number=1, content={"body": "poison"})
+    poison = keys.message_entry(application.token, 1, 2)
+    payload = journal_get(poison)
+    redis_clean.hset(keys.journal_entries_key(), poison, json.dumps({**payload, "created_at": "x"}))
+
+    for _ in range(2):
+        journal_make_due()
+        with django_capture_on_commit_callbacks(execute=True):
+            journal_drain(batch_size=10, time_budget_seconds=60)
+
+    assert list(Message.objects.values_list("number", "body")) == [(1, "fine")]
+    assert journal_count() == 0
+    [letter] = dead_letters_list().values()
+    assert letter["entry"] == poison
+    assert json.loads(letter["payload"]) == {**payload, "created_at": "x"}
+    assert "'x'" in letter["error"]
+
+
+def test_drain_journal_command_breaks_leases_and_writes_from_this_process(
+    application, django_capture_on_commit_callbacks
+):
+    chat_accept(token=application.token)
+    message_accept(token=application.token, chat_number=1, content={"body": "one"})
+    journal_claim(limit=10, lease_seconds=3600)  # a drain that died holding them
+    out = StringIO()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("drain_journal", stdout=out)
+
+    assert Message.objects.get().body == "one"
+    assert journal_count() == 0
+    assert out.getvalue().startswith("2 rows were pending; wrote 2;")
+
+
+def test_a_message_persisted_between_the_two_looks_is_found(
+    application, monkeypatch, django_capture_on_commit_callbacks
+):
+    """message_locate racing the worker: chat and message rows commit and their journal entries go
+    between the SQL look and the journal look. The persist is injected at exactly that point."""
+    chat = chat_accept(token=application.token)
+    message = message_accept(
+        token=application.token, chat_number=chat.number, content={"body": "racy"}
+    )
+    journal_look = selectors.message_pending
+
+    def worker_commits_first(**kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            chats_persist(
+                records=[ChatRecord(token=application.token, number=1, created_at=chat.created_at)]
+            )
+            messages_persist(
+                records=[record(application.token, 1, 1, "racy", at=message.created_at)]
+            )
+        return journal_look(**kwargs)
+
+    monkeypatch.setattr(selectors, "message_pending", worker_commits_first)
+
+    found = message_locate(application=application, chat_number=1, number=1)
+
+    assert (found.pk, found.body) == (Message.objects.get().pk, "racy")
+
+
+def test_message_locate_says_which_is_unknown(application):
+    chat_accept(token=application.token)  # chat 1, pending: no message 1 in it yet
+
+    with pytest.raises(NotFound, match=r"^No message 1 in chat 1\.$"):
+        message_locate(application=application, chat_number=1, number=1)
+    with pytest.raises(NotFound, match=r"^No chat 2 in this application\.$"):
+        message_locate(application=application, chat_number=2, number=1)
+
+
+def test_message_update_says_which_is_unknown(application):
+    """The edit service raises the chat's 404 itself; no caller re-queries for the text."""
+    ChatFactory(application=application, number=1)
+
+    with pytest.raises(NotFound, match=r"^No message 1 in chat 1\.$"):
+        message_update(application=application, chat_number=1, number=1, body="x")
+    with pytest.raises(NotFound, match=r"^No chat 2 in this application\.$"):
+        message_update(application=application, chat_number=2, number=1, body="x")
+
+
+def test_an_edit_of_a_message_persisted_since_the_look_lands_on_the_row(
+    application, monkeypatch, django_capture_on_commit_callbacks
+):
+    """message_update racing the worker: the rows commit and the journal entry goes between
+    its journal look and its journal write. The persist is injected at exactly that point."""
+    chat = chat_accept(token=application.token)
+    message = message_accept(
+        token=application.token, chat_number=chat.number, content={"body": "racy"}
+    )
+    journal_write = edits.journal_replace
+
+    def worker_commits_first(edited):
+        with django_capture_on_commit_callbacks(execute=True):
+            chats_persist(
+                records=[ChatRecord(token=application.token, number=1, created_at=chat.created_at)]
+            )
+            messages_persist(
+                records=[record(application.token, 1, 1, "racy", at=message.created_at)]
+            )
+        return journal_write(edited)
+
+    monkeypatch.setattr(edits, "journal_replace", worker_commits_first)
+
+    edited = message_update(application=application, chat_number=1, number=1, body="edited")
+
+    row = Message.objects.get()
+    assert (edited.pk, edited.body, edited.updated_at) == (row.pk, "edited", row.updated_at)
+    assert row.body == "edited"
+    assert journal_count() == 0
+
+
+def test_a_mixed_batch_is_one_transaction(application, monkeypatch):
+    """A drained batch of chats and messages commits or rolls back as one: when its messages
+    fail, its chats are not written either, and nothing after-commit runs."""
+
+    chat_accept(token=application.token)
+    message_accept(token=application.token, chat_number=1, content={"body": "one"})
+    claims = journal_claim(limit=10, lease_seconds=60)
+    assert len(claims) == 2
+
+    def messages_fail(**kwargs):
+        raise ValueError("a message that cannot be written")
+
+    monkeypatch.setattr(persist, "messages_persist", messages_fail)
+
+    with pytest.raises(ValueError):
+        records_persist([claim.record() for claim in claims])
+
+    assert not Chat.objects.exists()
+    assert journal_count() == 2
+
+
+def test_a_mixed_batch_runs_its_after_commit_work_after_the_one_commit(
+    application, django_capture_on_commit_callbacks
+):
+    chat_accept(token=application.token)
+    message_accept(token=application.token, chat_number=1, content={"body": "one"})
+    claims = journal_claim(limit=10, lease_seconds=60)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        records_persist([claim.record() for claim in claims])
+        assert journal_count() == 2  # nothing cleared before the commit
+    assert len(callbacks) == 2  # the chats' and the messages' after-commit work, in that order
+    assert [c.__qualname__.split(".")[0] for c in callbacks] == [
+        "chats_persist",
+        "messages_persist",
+    ]
+    for callback in callbacks:
+        callback()
+    assert journal_count() == 0
+    assert Message.objects.get().body == "one"
