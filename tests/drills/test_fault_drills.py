@@ -8,7 +8,7 @@
   envelope).
 - Redis unreachable for a web server, refusing connections or never answering: creates answer
   503 within the socket timeout and write nothing.
-- A task that keeps failing ends in the dead letters, is listed, and is replayed once fixed.
+- A row that keeps failing ends in the dead letters, is listed, and is replayed once fixed.
 
 Clients in the bursts behave as the contract asks of a careful client: every create carries an
 Idempotency-Key and is retried with it until it gets its 201, so that a create whose answer was
@@ -17,6 +17,7 @@ lost in the outage is answered, not done twice. Each drill prints how many rows 
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -35,8 +36,7 @@ from chatapi.tests import basic_credentials
 from chats.models import Chat
 from chats.tests.factories import ChatFactory
 from messages_app.models import Message
-from pipeline import keys
-from pipeline.tasks import message_persist_task
+from pipeline.records import MessageRecord
 from tests import HttpApi, wait_until
 from tests.drills.conftest import Drill, DrillRedis, closed_port, http_call
 
@@ -543,49 +543,58 @@ def test_creates_answer_503_quickly_when_redis_is_unreachable(drill_redis, drill
 # Dead letters
 
 
-def test_a_task_that_keeps_failing_is_a_dead_letter_until_replayed(drill_redis, drill, say):
+@pytest.mark.skipif(connection.vendor != "mysql", reason="a CHECK constraint added by ALTER")
+def test_a_row_that_keeps_failing_is_a_dead_letter_until_replayed(drill_redis, drill, say):
+    """A row the database refuses for a reason other than an outage (here a CHECK constraint
+    an operator added by mistake) is claimed PERSIST_MAX_ATTEMPTS times (here once), then
+    moves, as its journal entry, to the dead letters; once the cause is fixed, a replay
+    writes it."""
     application = ApplicationFactory()
     ChatFactory(application=application, number=1)
     token = application.token
-    now = datetime.now(UTC).isoformat()
-    args = (token, 1, 7, "kept in a dead letter", now, now)
-    prefix = drill.env["REDIS_KEY_PREFIX"]
-    # As the API would have journaled it: the dead letter takes the journal entry over.
-    journal = drill_redis.client()
-    journal.hset(f"{prefix}:pending", keys.message_entry(token, 1, 7), '{"body": "x"}')
-    journal.zadd(f"{prefix}:pending:by_time", {keys.message_entry(token, 1, 7): time.time()})
-
-    down = drill.worker(DATABASE_URL=unreachable_database_url())
-    # Sent as its last allowed retry would be, so that it fails for good at once instead of
-    # backing off for ten minutes; the path to the dead letters is the same.
-    from chatapi.celery import app as celery_app
-
-    with celery_app.connection_for_write(url=drill_redis.url) as broker:
-        message_persist_task.apply_async(
-            args=args, retries=message_persist_task.max_retries, connection=broker
-        )
-    wait_until(
-        lambda: "failed for good, dead letter" in down.log(),
-        timeout=20,
-        what="the task to become a dead letter",
+    now = datetime.now(UTC)
+    record = MessageRecord(
+        token=token,
+        chat_number=1,
+        number=7,
+        body="kept in a dead letter",
+        created_at=now,
+        updated_at=now,
     )
-    assert "ERROR" in down.log()
-    drill.stop_worker(down)
+    # As the API would have journaled it.
+    journal = drill_redis.client()
+    prefix = drill.env["REDIS_KEY_PREFIX"]
+    journal.hset(f"{prefix}:pending", record.entry, json.dumps(record.to_journal()))
+    journal.zadd(f"{prefix}:pending:by_time", {record.entry: time.time()})
+    table = connection.ops.quote_name(Message._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT drill_refused CHECK (number <> 7)")
+    try:
+        worker = drill.worker(PERSIST_MAX_ATTEMPTS="1")
+        wait_until(
+            lambda: "failed for good, dead letter" in worker.log(),
+            timeout=30,
+            what="the row to become a dead letter",
+        )
+        assert "ERROR" in worker.log()
+        listed = drill.manage("dead_letters", "list").stdout.splitlines()
+        assert listed[-1] == "1 dead letters."
+        letter_id, letter = listed[0].split(" ", 1)
+        assert json.loads(letter)["entry"] == record.entry
+        assert json.loads(json.loads(letter)["payload"]) == record.to_journal()
+        assert "IntegrityError" in letter
+        assert journal_size(drill_redis, drill) == 0  # no drain claims it again
+        assert not Message.objects.exists()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT drill_refused")
 
-    listed = drill.manage("dead_letters", "list").stdout.splitlines()
-    assert listed[-1] == "1 dead letters."
-    letter_id, letter = listed[0].split(" ", 1)
-    assert '"task": "messages_app.tasks.message_persist_task"' in letter
-    assert "kept in a dead letter" in letter and "OperationalError" in letter
-    assert journal_size(drill_redis, drill) == 0  # beat stops re-queueing it
-    assert not Message.objects.exists()
-
-    drill.worker()  # the cause is fixed: the database is back
+    # The cause is fixed: the replay puts the entry back in the journal and queues a drain.
     assert drill.manage("dead_letters", "replay").stdout.strip() == "Replayed 1 dead letters."
     wait_until(lambda: Message.objects.exists(), timeout=15, what="the replayed message")
 
     message = Message.objects.get()
     assert (message.chat.application.token, message.chat.number, message.number) == (token, 1, 7)
-    assert message.body == "kept in a dead letter"
+    assert (message.body, message.created_at) == (record.body, record.created_at)
     assert drill.manage("dead_letters", "list").stdout.strip() == "0 dead letters."
     say(f"drill dead letter: letter {letter_id[:8]} listed, replayed, 1 row checked")
