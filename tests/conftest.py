@@ -2,9 +2,11 @@
 
 from tests import (  # noqa: F401 - fixtures are found by name
     api_servers,
+    broker_url,
     celery_beat,
     celery_worker,
     celery_workers,
+    rabbitmq_vhost,
     say,
     service_env,
 )

@@ -28,7 +28,7 @@ from chats.tests.factories import ChatFactory
 from messages_app.models import Message
 from messages_app.services import MessageRecord, message_create, messages_persist
 from messages_app.tests.factories import MessageFactory
-from tests import celery_beat, celery_workers, say, service_env, wait_until  # noqa: F401
+from tests import broker_url, celery_beat, celery_workers, say, service_env, wait_until  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
