@@ -10,3 +10,4 @@ from tests import (  # noqa: F401 - fixtures are found by name
     say,
     service_env,
 )
+from tests.redis_cluster import redis_cluster, redis_cluster_replicated  # noqa: F401
