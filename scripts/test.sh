@@ -80,6 +80,28 @@ ensure_mariadb() {
   die "MariaDB did not answer within 30 s (see /var/log/mysql/error.log or journalctl)"
 }
 
+# --- RabbitMQ ---------------------------------------------------------------------------------
+
+# The broker of tests/test_rabbitmq_broker.py, on 127.0.0.1:5672 (guest/guest). The tests make a
+# vhost of their own with rabbitmqctl, which needs root (the node's Erlang cookie).
+ensure_rabbitmq() {
+  if (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
+    echo "RabbitMQ answers at 127.0.0.1:5672"
+    return 0
+  fi
+  # Not fatal: only tests/test_rabbitmq_broker.py needs it, and it fails saying why.
+  if ! command -v rabbitmq-server >/dev/null; then
+    echo "RabbitMQ is not installed: its tests will fail (apt-get install rabbitmq-server)"
+  elif [[ $(id -u) -ne 0 ]]; then
+    echo "RabbitMQ is down: its tests will fail (start it: sudo rabbitmq-server -detached)"
+  else
+    echo "starting RabbitMQ"
+    rabbitmq-server -detached
+    rabbitmqctl --quiet await_startup --timeout 60 ||
+      echo "RabbitMQ did not start (see /var/log/rabbitmq): its tests will fail"
+  fi
+}
+
 # --- newman -----------------------------------------------------------------------------------
 
 # Postman's command-line runner runs docs/chat-api.postman_collection.json against a live server
@@ -127,6 +149,7 @@ main() {
   header "services"
   ensure_redis "$TEST_REDIS_URL"
   [[ ${TEST_MYSQL:-1} == 0 ]] || ensure_mariadb
+  ensure_rabbitmq
   ensure_newman
 
   check "ruff check ." ruff check .

@@ -9,6 +9,9 @@ The fixtures live here rather than in ``tests/conftest.py`` so that tests elsewh
 - ``api_servers``: two gunicorn processes on free ports of 127.0.0.1 (one per module).
 - ``celery_workers`` / ``celery_worker``: ``celery -A chatapi worker -P prefork -c 2``.
 - ``celery_beat``: ``celery -A chatapi beat``, for the counters' schedule.
+- ``broker_url``: the broker of the three above, module-scoped: ``None`` (the test Redis, as
+  ``service_env`` says) unless a test module overrides it, e.g. with ``rabbitmq_vhost.url``.
+- ``rabbitmq_vhost``: a vhost of its own on the shared RabbitMQ for the session (tests/rabbitmq.py).
 
 Every process is started in its own session so that it can be stopped (or SIGKILLed) together
 with its children, is always stopped at teardown, and prints its log when a test failed.
@@ -35,6 +38,7 @@ from django.conf import settings
 from django.db import connection
 
 from tests.json_http import json_exchange
+from tests.rabbitmq import Vhost, vhost_create, vhost_delete
 
 # A worker started with these redelivers a task whose worker died after 5 seconds instead of
 # the production 300 (CELERY_VISIBILITY_TIMEOUT), and takes again rows claimed by a drain that
@@ -177,6 +181,30 @@ def service_env(django_db_setup: None) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="module")
+def broker_url() -> str | None:
+    """The Celery broker of a module's servers, workers and beat; None: ``service_env``'s Redis.
+
+    A test module overrides this fixture to run the same processes on another broker.
+    """
+    return None
+
+
+def broker_env(url: str | None) -> dict[str, str]:
+    """The environment that points a child process at the broker ``url`` (nothing for None)."""
+    return {} if url is None else {"CELERY_BROKER_URL": url}
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_vhost() -> Iterator[Vhost]:
+    """A vhost on the shared RabbitMQ for this session, deleted with its queues at the end."""
+    vhost = vhost_create()
+    try:
+        yield vhost
+    finally:
+        vhost_delete(vhost)
+
+
 class HttpApi:
     """A JSON client of one server; a new connection per call, so threads can share it."""
 
@@ -272,12 +300,14 @@ def _wait_until_serving(process: ServiceProcess, port: int, timeout: float = 30)
 def api_servers(
     request: pytest.FixtureRequest,
     service_env: dict[str, str],
+    broker_url: str | None,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[list[HttpApi]]:
     """Two gunicorn processes (2 workers x 8 threads each) serving the test database."""
     failed_before = request.session.testsfailed
     log_dir = tmp_path_factory.mktemp("servers")
-    started = [_server_start(service_env, log_dir, index) for index in (1, 2)]
+    env = {**service_env, **broker_env(broker_url)}
+    started = [_server_start(env, log_dir, index) for index in (1, 2)]
     try:
         for process, port in started:
             _wait_until_serving(process, port)
@@ -293,6 +323,7 @@ def celery_workers(
     request: pytest.FixtureRequest,
     transactional_db: None,
     service_env: dict[str, str],
+    broker_url: str | None,
     tmp_path: Path,
 ) -> Iterator[Callable[..., ServiceProcess]]:
     """Start Celery workers on demand; all are stopped before the test database is flushed.
@@ -300,6 +331,7 @@ def celery_workers(
     Depending on ``transactional_db`` puts their teardown before its flush, so no worker
     writes into the next test. Extra keyword arguments become environment variables.
     """
+    service_env = {**service_env, **broker_env(broker_url)}
     failed_before = request.session.testsfailed
     started: list[ServiceProcess] = []
 
@@ -333,9 +365,11 @@ def celery_beat(
     request: pytest.FixtureRequest,
     transactional_db: None,
     service_env: dict[str, str],
+    broker_url: str | None,
     tmp_path: Path,
 ) -> Iterator[Callable[..., ServiceProcess]]:
     """Start ``celery beat`` with extra environment variables (e.g. COUNTS_REFRESH_SECONDS)."""
+    service_env = {**service_env, **broker_env(broker_url)}
     failed_before = request.session.testsfailed
     started: list[ServiceProcess] = []
 

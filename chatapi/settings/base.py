@@ -146,21 +146,50 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=4)
+# Which broker the URL names: Redis (the default, the same server as REDIS_URL) or RabbitMQ
+# (amqp://user:password@host:5672/vhost). Each transport gets only the options it knows:
+# kombu hands broker_transport_options to the transport's client as keyword arguments
+# (kombu/transport/pyamqp.py: ``establish_connection``; kombu/transport/redis.py).
+_BROKER_SCHEME = CELERY_BROKER_URL.partition("://")[0]
+BROKER_IS_REDIS = _BROKER_SCHEME in {"redis", "rediss", "sentinel"}
+BROKER_IS_AMQP = _BROKER_SCHEME in {"amqp", "amqps", "pyamqp"}
 # With the Redis transport an unacknowledged message goes back to the queue once this many
 # seconds have passed; it must exceed the longest task including its retry countdown.
+# RabbitMQ needs no such timeout: it requeues what a consumer held as soon as its connection
+# closes (README, "RabbitMQ as the broker").
 # https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=300)
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
-    "socket_timeout": REDIS_SOCKET_TIMEOUT,
-    "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
-    "global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:",
-}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+if BROKER_IS_REDIS:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        "socket_timeout": REDIS_SOCKET_TIMEOUT,
+        "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+        "global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:",
+    }
 # kombu's Redis transport with one fix: a channel whose close fails because Redis is gone still
 # ends closed, instead of crashing the worker on its next close (chatapi/broker.py has the
 # cause, read in kombu's source). Other brokers (amqp://...) keep kombu's own transport.
 if CELERY_BROKER_URL.startswith("redis://"):
     CELERY_BROKER_TRANSPORT = "chatapi.broker:Transport"
+if BROKER_IS_AMQP:
+    # Publisher confirms: each publish waits for RabbitMQ's basic.ack, so a message the broker
+    # refused or lost before taking it raises in the publisher (and is retried by the publish
+    # retry policy below) instead of vanishing. py-amqp reads it from the transport options
+    # (amqp/connection.py ``confirm_publish``; kombu/transport/pyamqp.py, "Publisher confirms").
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+    # AMQP heartbeats on the worker's connections (Celery's default is 120 s; RabbitMQ takes
+    # the smaller of the two proposals, its own default being 60): a dead worker host is noticed,
+    # and what it held requeued, after about two missed beats. Producers (gunicorn) send none
+    # (py-amqp negotiates 0 when the client asks for 0); a publish on a connection that was cut
+    # meanwhile fails and the retry policy reconnects.
+    # https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-heartbeat
+    CELERY_BROKER_HEARTBEAT = env.int("CELERY_BROKER_HEARTBEAT", default=30)
+    # Seconds to open a connection (Celery's default 4): as long as a Redis call may take, so
+    # that a create's publish to an unreachable broker fails as fast with either broker.
+    CELERY_BROKER_CONNECTION_TIMEOUT = env.float(
+        "CELERY_BROKER_CONNECTION_TIMEOUT", default=REDIS_SOCKET_TIMEOUT
+    )
 # Keep reconnecting to the broker, at start-up and after a loss, for as long as it takes
 # (Celery's default gives up after 100 attempts and stops the worker).
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-connection-max-retries
@@ -168,13 +197,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # When the broker connection is lost, tasks running with acks_late are stopped: their ack can
-# no longer reach Redis, so the broker hands them out again after CELERY_VISIBILITY_TIMEOUT
-# whatever they do, and they are idempotent. Celery 6's default; unset (or False), Celery 5
-# logs a deprecation warning at every connection loss.
+# no longer reach the broker, which hands them out again (Redis after CELERY_VISIBILITY_TIMEOUT,
+# RabbitMQ at once) whatever they do, and they are idempotent. Celery 6's default; unset (or
+# False), Celery 5 logs a deprecation warning at every connection loss.
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html#worker-cancel-long-running-tasks-on-connection-loss
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # Publishing from a request must not hang on a dead broker: the journal (pipeline.journal) keeps
-# the accepted row, and beat queues it again once Redis is back.
+# the accepted row, and beat queues it again once the broker is back. For every transport.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 2,
     "interval_start": 0,

@@ -24,7 +24,7 @@ from pipeline.numbering import application_register
 from pipeline.persist import chats_persist, messages_persist
 from pipeline.records import ChatRecord, MessageRecord
 from pipeline.tasks import counts_refresh_changed_task
-from tests import celery_beat, celery_workers, say, service_env, wait_until  # noqa: F401
+from tests import broker_url, celery_beat, celery_workers, say, service_env, wait_until  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

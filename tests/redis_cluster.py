@@ -1,0 +1,325 @@
+"""A real Redis Cluster on loopback for tests: N masters (and a replica each, if asked).
+
+Every node is a ``redis-server --cluster-enabled yes`` on a free port, in a folder of its own
+under one temporary directory, with no persistence (tests that need an AOF start their own);
+``redis-cli --cluster create ... --cluster-replicas 0|1 --cluster-yes`` assigns the 16384 slots
+and the replicas, and ``start`` returns once every node says ``cluster_state:ok``, knows every
+other node and every replica's link to its master is up. ``stop`` kills every node and removes
+the directory.
+
+Faults, for failover drills:
+
+- ``kill(node)``: SIGKILL, no goodbye. After ``cluster-node-timeout`` the other masters mark
+  it failed and its replica is elected in its place: ``wait_for_failover(node)``.
+- ``cut_replication(replica)``: the replica's link to its master goes down and stays down
+  (its ``masterauth`` is set to a password its master does not have, so the replica's
+  reconnections fail at the handshake, then the current link is killed); writes to the master
+  from then on never reach it, which is what a replica that lags, or sits behind a partition,
+  loses when it is promoted. ``restore_replication(replica)`` undoes it.
+
+The node timeout defaults to 1 s (Redis's default is 15 s) so that a failover takes a couple of
+seconds; ``cluster-replica-validity-factor 0`` lets a replica whose link was cut still be
+elected (by default one that has not heard from its master for about ten node timeouts
+refuses). The slot arithmetic is redis-py's (``key_slot``), the same CRC16 as the server's.
+https://redis.io/docs/latest/operate/oss_and_stack/management/scaling/
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+import redis
+from redis.cluster import ClusterNode, RedisCluster
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+# Every cluster node also listens on its port + 10000 (the cluster bus): ports are drawn below
+# 55535 so that both fit, and both are checked free.
+_PORT_RANGE = (20000, 30000)
+T = TypeVar("T")
+_BAD_MASTERAUTH = "chatapi-test-cut-link"  # noqa: S105 - a password no master has
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_cluster_ports(count: int) -> list[int]:
+    """``count`` ports whose cluster-bus port (+10000) is free as well."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = random.randrange(*_PORT_RANGE)  # noqa: S311 - not cryptography
+        if port not in ports and _bindable(port) and _bindable(port + 10000):
+            ports.append(port)
+    return ports
+
+
+def _wait(predicate: Callable[[], T | None], *, timeout: float, what: str) -> T:
+    """Poll ``predicate`` until it returns something truthy; a node that does not answer yet
+    (or answers an error, e.g. CLUSTERDOWN) counts as not yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = predicate()
+        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
+            result = None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Node:
+    port: int
+    directory: Path
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log_path = self.directory / "redis.log"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def client(self) -> redis.Redis:
+        """A plain client of this node alone (CLUSTER, INFO, CONFIG; keys of its own slots)."""
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, socket_timeout=2, socket_connect_timeout=2
+        )
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def node_id(self) -> str:
+        return self.client().execute_command("CLUSTER MYID").decode()
+
+    def role(self) -> str:
+        return self.client().info("replication")["role"]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class LocalRedisCluster:
+    """``masters`` masters with ``replicas`` replica(s) each, in a temporary directory."""
+
+    def __init__(self, masters: int = 3, replicas: int = 0, node_timeout_ms: int = 1000) -> None:
+        self.masters_wanted = masters
+        self.replicas = replicas
+        self.node_timeout_ms = node_timeout_ms
+        self.root = Path(tempfile.mkdtemp(prefix="redis-cluster-"))
+        ports = free_cluster_ports(masters * (1 + replicas))
+        self.nodes = [Node(port, self.root / str(port)) for port in ports]
+        self.started_in: float | None = None
+        self._replicas_at_kill: dict[int, list[int]] = {}
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self, timeout: float = 60) -> LocalRedisCluster:
+        started = time.monotonic()
+        for node in self.nodes:
+            self._spawn(node)
+        for node in self.nodes:
+            _wait(node.client().ping, timeout=10, what=f"redis-server on {node.address}")
+        subprocess.run(  # noqa: S603 - redis-cli with our own arguments
+            [
+                REDIS_CLI,
+                "--cluster",
+                "create",
+                *(node.address for node in self.nodes),
+                "--cluster-replicas",
+                str(self.replicas),
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+        )
+        _wait(self.healthy, timeout=timeout, what="cluster_state:ok on every node")
+        self.started_in = time.monotonic() - started
+        return self
+
+    def _spawn(self, node: Node) -> None:
+        node.directory.mkdir(parents=True, exist_ok=True)
+        with node.log_path.open("ab") as log:
+            node.process = subprocess.Popen(  # noqa: S603 - our own arguments
+                [
+                    REDIS_SERVER,
+                    "--port",
+                    str(node.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    str(node.directory),
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    str(self.node_timeout_ms),
+                    "--cluster-replica-validity-factor",
+                    "0",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "no",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            if node.alive():
+                assert node.process is not None
+                node.process.kill()
+                node.process.wait(timeout=10)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # --- state ----------------------------------------------------------------------------
+
+    def alive_nodes(self) -> list[Node]:
+        return [node for node in self.nodes if node.alive()]
+
+    def masters(self) -> list[Node]:
+        return [node for node in self.alive_nodes() if node.role() == "master"]
+
+    def replicas_of(self, master: Node) -> list[Node]:
+        return [
+            node
+            for node in self.alive_nodes()
+            if node is not master
+            and node.client().info("replication").get("master_port") == master.port
+        ]
+
+    def healthy(self) -> bool:
+        """Every live node: cluster_state:ok, knows all live nodes, replicas' links up."""
+        alive = self.alive_nodes()
+        for node in alive:
+            info = node.client().cluster("INFO")
+            if info["cluster_state"] != "ok" or int(info["cluster_known_nodes"]) < len(alive):
+                return False
+            replication = node.client().info("replication")
+            if replication["role"] == "slave" and replication["master_link_status"] != "up":
+                return False
+        return True
+
+    def master_of_slot(self, slot: int) -> Node:
+        """The node that serves ``slot`` now, as a live node sees it."""
+        for node in self.alive_nodes():
+            for start, end, master, *_ in node.client().execute_command("CLUSTER SLOTS"):
+                if start <= slot <= end:
+                    port = int(master[1])
+                    return next(n for n in self.nodes if n.port == port)
+        raise LookupError(slot)
+
+    def startup_nodes(self) -> list[ClusterNode]:
+        return [ClusterNode("127.0.0.1", node.port) for node in self.alive_nodes()]
+
+    def nodes_setting(self) -> str:
+        """The value of REDIS_CLUSTER_NODES for this cluster: host:port,host:port,..."""
+        return ",".join(node.address for node in self.nodes)
+
+    def client(self) -> RedisCluster:
+        return RedisCluster(
+            startup_nodes=self.startup_nodes(), socket_timeout=2, socket_connect_timeout=2
+        )
+
+    # --- faults ---------------------------------------------------------------------------
+
+    def kill(self, node: Node) -> None:
+        """SIGKILL the node (its replicas are remembered, for ``wait_for_failover``)."""
+        assert node.process is not None
+        self._replicas_at_kill[node.port] = [replica.port for replica in self.replicas_of(node)]
+        os.killpg(node.process.pid, signal.SIGKILL)
+        node.process.wait(timeout=10)
+
+    def wait_for_failover(self, dead: Node, timeout: float = 30) -> tuple[Node, float]:
+        """Wait until a replica of ``dead`` (killed by ``kill``) is a master serving slots, and
+        every live node says cluster_state:ok. Returns the new master and the seconds waited.
+        """
+        started = time.monotonic()
+        candidates = [n for n in self.nodes if n.port in self._replicas_at_kill[dead.port]]
+        assert candidates, f"{dead.address} had no replica to take over"
+
+        def promoted() -> Node | None:
+            if not self.healthy():
+                return None
+            for node in candidates:
+                if node.role() == "master" and self.slots_of(node):
+                    return node
+            return None
+
+        new_master = _wait(promoted, timeout=timeout, what=f"a replica of {dead.address}")
+        return new_master, time.monotonic() - started
+
+    def slots_of(self, master: Node) -> list[tuple[int, int]]:
+        """The slot ranges ``master`` serves, as the node itself says (CLUSTER SLOTS)."""
+        return [
+            (int(start), int(end))
+            for start, end, owner, *_ in master.client().execute_command("CLUSTER SLOTS")
+            if int(owner[1]) == master.port
+        ]
+
+    def cut_replication(self, replica: Node) -> None:
+        """Take the replica's link to its master down, and keep it down."""
+        client = replica.client()
+        client.config_set("masterauth", _BAD_MASTERAUTH)
+        client.client_kill_filter(_type="master")
+        _wait(
+            lambda: client.info("replication")["master_link_status"] == "down",
+            timeout=10,
+            what=f"the replication link of {replica.address} to go down",
+        )
+
+    def restore_replication(self, replica: Node) -> None:
+        client = replica.client()
+        client.config_set("masterauth", "")
+        _wait(
+            lambda: client.info("replication")["master_link_status"] == "up",
+            timeout=20,
+            what=f"the replication link of {replica.address} to come back",
+        )
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalRedisCluster]:
+    """Three masters, no replicas, for the session; tests must not kill its nodes."""
+    cluster = LocalRedisCluster(masters=3, replicas=0)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster_replicated() -> Iterator[LocalRedisCluster]:
+    """Three masters with a replica each, new for each test: failover drills may break it."""
+    cluster = LocalRedisCluster(masters=3, replicas=1)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
