@@ -87,7 +87,8 @@ def dead_letters_list() -> dict[str, dict[str, Any]]:
 def dead_letters_replay(letter_ids: list[str]) -> int:
     """Put these letters' entries back into the journal (an edit: queue it); how many.
 
-    A letter another replay took first is skipped, so no row is requeued twice.
+    A letter another replay took first is skipped, so no row is requeued twice. The entries are
+    due at once: the next drain writes them (the command queues one).
     """
     letters = dead_letters_list()
     args: list[Any] = [time.time()]
@@ -107,13 +108,10 @@ def dead_letters_replay(letter_ids: list[str]) -> int:
         args=args,
     )
     # Imported here: the task module imports this one (HackSoft's styleguide does the same).
-    from pipeline.drain import drain_queue
     from pipeline.tasks import message_edit_task
 
     for letter_id in map(scripts.text, taken):
         letter = letters[letter_id]
         if keys.EntryName.parse(letter["entry"]).kind == keys.EDIT:
             message_edit_task.delay(letter["entry"], json.loads(letter["payload"]))
-    if taken:
-        drain_queue(already_marked=True)
     return len(taken)

@@ -4,7 +4,7 @@
 #   scripts/test.sh [pytest arguments...]        (or: make test)
 #
 # Installs requirements-dev.txt into .venv, starts Redis and MariaDB when they are down (and
-# installed), then runs ruff (lint and format), mypy, the missing-migrations check and the test
+# installed), then runs ruff (lint and format), mypy, lint-imports, the missing-migrations check and the test
 # suite twice: against MariaDB and against SQLite. Every check runs even when an earlier one failed;
 # the script exits non-zero if any did, and lists which.
 #
@@ -156,6 +156,8 @@ main() {
   check "ruff format --check ." ruff format --check .
   # The files and the django-stubs settings are in pyproject.toml ([tool.mypy]).
   check "mypy" mypy
+  # The import contracts between the apps and the pipeline ([tool.importlinter]).
+  check "lint-imports" lint-imports --no-cache
   check "makemigrations --check" env DATABASE_URL="$sqlite_url" \
     python manage.py makemigrations --check --dry-run
   if [[ ${TEST_MYSQL:-1} != 0 ]]; then

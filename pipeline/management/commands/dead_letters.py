@@ -3,6 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pipeline.dead_letters import dead_letters_list, dead_letters_replay
+from pipeline.drain import drain_queue
 
 
 class Command(BaseCommand):
@@ -26,4 +27,7 @@ class Command(BaseCommand):
         unknown = [letter_id for letter_id in wanted if letter_id not in letters]
         if unknown:
             raise CommandError(f"No such dead letter: {', '.join(unknown)}")
-        self.stdout.write(f"Replayed {dead_letters_replay(wanted)} dead letters.")
+        replayed = dead_letters_replay(wanted)
+        if replayed:
+            drain_queue(already_marked=True)
+        self.stdout.write(f"Replayed {replayed} dead letters.")
