@@ -1,12 +1,11 @@
 import logging
 
-import redis
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from applications.models import Application, NumberReservation
 from applications.selectors import number_reservation_get
-from chatapi.errors import NotFound, ServiceUnavailable
+from chatapi.errors import REDIS_UNAVAILABLE, NotFound, ServiceUnavailable
 from pipeline.numbering import application_register, reserve, token_unknown_remember
 
 logger = logging.getLogger(__name__)
@@ -26,7 +25,7 @@ def application_create(*, name: str) -> Application:
         application = Application.objects.create(name=name, created_at=now, updated_at=now)
         try:
             application_register(token=application.token)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except REDIS_UNAVAILABLE as exc:
             raise ServiceUnavailable(
                 "Redis is unavailable, so the application was not created; retry."
             ) from exc

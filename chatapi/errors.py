@@ -12,6 +12,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django_redis.exceptions import ConnectionInterrupted
+from redis.exceptions import ClusterError, RedisClusterException
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -50,9 +51,10 @@ class BacklogFull(ServiceUnavailable):
 
 
 # A dependency that is down is not the client's fault, and not a bug either: 503, retry later.
+# What a Redis that cannot answer raises: down, hung, or (a cluster) failing over.
+REDIS_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, ClusterError, RedisClusterException)
 UNAVAILABLE_ERRORS = (
-    redis.ConnectionError,
-    redis.TimeoutError,
+    *REDIS_UNAVAILABLE,
     ConnectionInterrupted,
     db.OperationalError,
     db.InterfaceError,

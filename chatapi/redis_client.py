@@ -1,18 +1,54 @@
-"""The one Redis connection pool of the process and the names of the keys we write."""
+"""The Redis client of the process, for standalone Redis or Redis Cluster, and our key names.
+
+Standalone (the default): the raw redis-py client behind Django's cache, sharing its pool.
+With ``REDIS_CLUSTER_NODES`` set: one ``RedisCluster`` client per process, made on first use
+(after the fork of a gunicorn or Celery worker), with the same timeouts; Django's cache stays
+on ``REDIS_URL``. Every key the pipeline writes is laid out for either (pipeline.keys).
+"""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 
 import redis
 from django.conf import settings
 from django_redis import get_redis_connection
+from redis.cluster import ClusterNode, RedisCluster
 
-from chatapi.errors import ServiceUnavailable
+from chatapi.errors import REDIS_UNAVAILABLE, ServiceUnavailable
+
+# How often a cluster command is retried after a connection error or a moved slot, refreshing
+# the slot table in between; each attempt is bounded by the socket timeout.
+CLUSTER_RETRY_ATTEMPTS = 3
+
+
+@cache
+def _cluster(nodes: tuple[str, ...]) -> RedisCluster:
+    startup = [ClusterNode(*node.rsplit(":", 1)) for node in nodes]
+    return RedisCluster(
+        startup_nodes=startup,
+        socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
+        socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
+        cluster_error_retry_attempts=CLUSTER_RETRY_ATTEMPTS,
+        # Slots of a failed master are refused until its replica takes over; the others work
+        # (the servers need cluster-require-full-coverage no, as docker-compose sets).
+        require_full_coverage=False,
+    )
 
 
 def redis_connection() -> redis.Redis:
-    """The raw redis-py client behind Django's cache, sharing its connection pool."""
+    """The client the pipeline uses: the cluster's when REDIS_CLUSTER_NODES is set.
+
+    Typed as ``redis.Redis``: RedisCluster offers the same commands, scripts and pipelines
+    for keys of one slot, which is all the pipeline sends (pipeline.keys).
+    """
+    if settings.REDIS_CLUSTER_NODES:
+        return _cluster(tuple(settings.REDIS_CLUSTER_NODES))  # type: ignore[return-value]
     return get_redis_connection("default")
+
+
+def redis_is_cluster() -> bool:
+    return bool(settings.REDIS_CLUSTER_NODES)
 
 
 def redis_key(*parts: object) -> str:
@@ -28,7 +64,7 @@ def redis_unavailable_as_503() -> Iterator[None]:
     """
     try:
         yield
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
+    except REDIS_UNAVAILABLE as exc:
         raise ServiceUnavailable(
             "The number allocator (Redis) failed during the request, so the outcome is unknown: "
             "retry with the same Idempotency-Key to get exactly one."

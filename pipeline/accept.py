@@ -32,7 +32,7 @@ def _key_hash(idempotency_key: str | None) -> str:
 
 def _accepted(allocation: Allocation) -> None:
     if allocation.drain_requested:
-        drain_queue(already_marked=True)
+        drain_queue(allocation.partition, already_marked=True)
 
 
 def chat_counter_reseed(*, token: str, current: int | None) -> int:

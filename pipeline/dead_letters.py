@@ -38,7 +38,8 @@ def dead_letter_from_journal(claim: Claim, error: BaseException) -> str:
     """Move a claimed entry that keeps failing out of the journal, into a letter."""
     letter_id, letter = _letter(claim.entry, claim.payload, error)
     journal_move(
-        [claim.entry], into=lambda pipe: pipe.hset(keys.dead_letters_key(), letter_id, letter)
+        claim.entry,
+        into=lambda pipe, partition: pipe.hset(keys.dead_letters_key(partition), letter_id, letter),
     )
     return letter_id
 
@@ -46,7 +47,7 @@ def dead_letter_from_journal(claim: Claim, error: BaseException) -> str:
 def dead_letter_from_edit(edit: EditRecord, error: BaseException) -> str:
     """Keep an edit that could not be applied (its message never arrived)."""
     letter_id, letter = _letter(edit.entry, json.dumps(edit.to_journal()), error)
-    redis_connection().hset(keys.dead_letters_key(), letter_id, letter)
+    redis_connection().hset(keys.dead_letters_key(keys.partition_of(edit.token)), letter_id, letter)
     return letter_id
 
 
@@ -72,10 +73,14 @@ def _legacy(letter: dict[str, Any]) -> dict[str, Any]:
 
 
 def dead_letters_list() -> dict[str, dict[str, Any]]:
-    """Every letter by id, oldest first."""
+    """Every letter by id, oldest first, over every partition."""
+    pipe = redis_connection().pipeline(transaction=False)
+    for partition in keys.partitions():
+        pipe.hgetall(keys.dead_letters_key(partition))
     letters = {
         scripts.text(letter_id): json.loads(raw)
-        for letter_id, raw in redis_connection().hgetall(keys.dead_letters_key()).items()
+        for stored in pipe.execute()
+        for letter_id, raw in stored.items()
     }
     letters = {
         letter_id: letter if "entry" in letter else _legacy(letter)
@@ -91,22 +96,26 @@ def dead_letters_replay(letter_ids: list[str]) -> int:
     due at once: the next drain writes them (the command queues one).
     """
     letters = dead_letters_list()
-    args: list[Any] = [time.time()]
+    by_partition: dict[int, list[Any]] = {}
     for letter_id in letter_ids:
         letter = letters.get(letter_id)
         if letter is not None:
-            is_edit = keys.EntryName.parse(letter["entry"]).kind == keys.EDIT
-            args += [letter_id, "" if is_edit else letter["entry"], letter["payload"]]
-    taken = scripts.run(
-        "requeue",
-        keys=[
-            keys.dead_letters_key(),
-            keys.journal_entries_key(),
-            keys.journal_clock_key(),
-            keys.journal_attempts_key(),
-        ],
-        args=args,
-    )
+            name = keys.EntryName.parse(letter["entry"])
+            args = by_partition.setdefault(name.partition, [time.time()])
+            args += [
+                letter_id,
+                "" if name.kind == keys.EDIT else letter["entry"],
+                letter["payload"],
+            ]
+    taken = [
+        letter_id
+        for partition, args in by_partition.items()
+        for letter_id in scripts.run(
+            "requeue",
+            keys=[keys.dead_letters_key(partition), *keys.journal_keys(partition)],
+            args=args,
+        )
+    ]
     # Imported here: the task module imports this one (HackSoft's styleguide does the same).
     from pipeline.tasks import message_edit_task
 

@@ -1,8 +1,9 @@
 """Draining the journal into SQL: claim a batch, write it in one transaction, clear it.
 
-A drain runs as a Celery task (pipeline.tasks). At most one is queued per interval by the
-accepting script's marker; beat queues one every few seconds anyway, for leases that ran out
-while nothing was accepted; a worker queues two each time it (re)connects to the broker.
+A drain of one partition runs as a Celery task (pipeline.tasks). At most one per partition is
+queued per interval by the accepting script's marker; beat's sweep queues one every few
+seconds for each partition with rows due (leases that ran out while nothing was accepted); a
+worker queues them each time it (re)connects to the broker.
 """
 
 import logging
@@ -13,35 +14,47 @@ from django.conf import settings
 from chatapi.errors import UNAVAILABLE_ERRORS
 from chatapi.redis_client import redis_connection
 from pipeline import dead_letters, keys
-from pipeline.journal import Claim, journal_claim, journal_release
+from pipeline.journal import Claim, journal_claim, journal_release, partitions_due
+from pipeline.legacy import legacy_move
 from pipeline.numbering import DRAIN_REQUEST_INTERVAL_MS
 from pipeline.persist import records_persist
 
 logger = logging.getLogger(__name__)
 
 
-def drain_queue(*, already_marked: bool = False, countdown: float | None = None) -> None:
-    """Queue a drain task, unless one was queued less than an interval ago.
+def drain_queue(
+    partition: int, *, already_marked: bool = False, countdown: float | None = None
+) -> None:
+    """Queue a drain of a partition, unless one was queued less than an interval ago.
 
     ``already_marked``: the caller's Lua script set the marker and asks to queue the task.
-    A failure to queue is logged and forgiven: beat queues a drain every few seconds anyway.
+    A failure to queue is logged and forgiven: beat's sweep queues drains every few seconds.
     """
     if not already_marked and not redis_connection().set(
-        keys.drain_requested_key(), 1, nx=True, px=DRAIN_REQUEST_INTERVAL_MS
+        keys.drain_requested_key(partition), 1, nx=True, px=DRAIN_REQUEST_INTERVAL_MS
     ):
         return
     # Imported here: the task module imports this one (HackSoft's styleguide does the same).
     from pipeline.tasks import journal_drain_task
 
     try:
-        journal_drain_task.apply_async(countdown=countdown)
+        journal_drain_task.apply_async(args=(partition,), countdown=countdown)
     except Exception:
         logger.exception("could not queue a journal drain; beat will")
 
 
-def drain_idle() -> None:
+def drain_idle(partition: int) -> None:
     """An idle drain clears the marker, so the next accepted row queues a drain at once."""
-    redis_connection().delete(keys.drain_requested_key())
+    redis_connection().delete(keys.drain_requested_key(partition))
+
+
+def journal_sweep() -> list[int]:
+    """Queue a drain of every partition with an entry due (beat, every few seconds): rows whose
+    lease ran out, or whose drain was lost, while nothing new was accepted. The partitions."""
+    due = partitions_due()
+    for partition in due:
+        drain_queue(partition)
+    return due
 
 
 def drain_queue_after_connect(*, lease_seconds: float) -> None:
@@ -51,17 +64,21 @@ def drain_queue_after_connect(*, lease_seconds: float) -> None:
     retried), or the ``BRPOP`` that popped it lost its reply with the connection. After a
     clean Redis restart the row's drain-requested marker comes back from the AOF and, for the
     rest of its interval, tells the rows accepted next that a drain is on its way, so none
-    would be queued before beat's. Hence: the marker is cleared, a drain queued now, and one
-    more once the leases of a drain that died with the connection have run out.
-    Failures are logged and forgiven, as in ``drain_queue``.
+    would be queued before beat's. Hence: the markers are cleared, a drain queued now for
+    every partition with rows due, and a sweep once the leases of a drain that died with the
+    connection have run out. Failures are logged and forgiven, as in ``drain_queue``.
     """
+    from pipeline.tasks import journal_sweep_task
+
     try:
-        drain_idle()
+        legacy_move()
+        for partition in partitions_due(now=float("inf")):
+            drain_idle(partition)
+            drain_queue(partition, already_marked=True)
+        journal_sweep_task.apply_async(countdown=lease_seconds)
     except Exception:
-        logger.exception("could not clear the drain marker after connecting; beat will drain")
+        logger.exception("could not queue the journal drains after connecting; beat will")
         return
-    drain_queue(already_marked=True)
-    drain_queue(already_marked=True, countdown=lease_seconds)
     logger.info("connected to the broker: journal drains queued now and in %ss", lease_seconds)
 
 
@@ -94,8 +111,9 @@ def _claims_persist(claims: list[Claim]) -> None:
                 logger.exception("could not write %s (attempt %d)", claim.entry, claim.attempts)
 
 
-def journal_drain(*, batch_size: int, time_budget_seconds: float) -> int:
-    """Write what the journal holds, a batch per transaction, until it is empty; how many rows.
+def journal_drain(partition: int, *, batch_size: int, time_budget_seconds: float) -> int:
+    """Write what a partition's journal holds, a batch per transaction, until it is empty;
+    how many rows.
 
     A full batch means more is waiting, so another drain is queued to put an idle worker to
     work too. When the journal looks empty the drain clears the drain-requested marker and
@@ -106,16 +124,16 @@ def journal_drain(*, batch_size: int, time_budget_seconds: float) -> int:
     written = 0
     lease = settings.PERSIST_LEASE_SECONDS
     while True:
-        claims = journal_claim(limit=batch_size, lease_seconds=lease)
+        claims = journal_claim(partition, limit=batch_size, lease_seconds=lease)
         if not claims:
-            drain_idle()
-            claims = journal_claim(limit=batch_size, lease_seconds=lease)
+            drain_idle(partition)
+            claims = journal_claim(partition, limit=batch_size, lease_seconds=lease)
             if not claims:
                 return written
         if len(claims) == batch_size:
-            drain_queue()
+            drain_queue(partition)
         _claims_persist(claims)
         written += len(claims)
         if time.monotonic() > deadline:
-            drain_queue()  # hand over rather than hold one worker for ever
+            drain_queue(partition)  # hand over rather than hold one worker for ever
             return written

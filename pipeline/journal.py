@@ -4,18 +4,20 @@ Allocating a number writes the row's record here in the same Lua script (pipelin
 so a 201 is never answered for something the journal does not hold. It also lets a client read
 or edit a row the moment it was accepted (``persisted_or_pending``).
 
-The journal is the persistence queue too. Its clock (a sorted set) says when each entry may be
-taken next: at first the moment it was accepted. A drain (pipeline.drain) claims up to a batch
-of due entries in one Lua call, pushing their clock a lease into the future, writes them in one
-transaction and clears them after the commit. A drain that dies (SIGKILL, lost connection)
-simply lets its lease run out, and the next drain claims the entries again: the
+The journal is the persistence queue too, one per partition (pipeline.keys): an application's
+rows are in its partition's. Its clock (a sorted set) says when each entry may be taken next:
+at first the moment it was accepted. A drain (pipeline.drain) claims up to a batch of due
+entries of one partition in one Lua call, pushing their clock a lease into the future, writes
+them in one transaction and clears them after the commit. A drain that dies (SIGKILL, lost
+connection) simply lets its lease run out, and the next drain claims the entries again: the
 visibility-timeout pattern, with nothing held only by a broker message. Writing is
 idempotent, so an entry written twice (a lease that ran out on a slow drain) is harmless.
 """
 
 import json
 import time
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -41,7 +43,7 @@ class Claim:
 
 def journal_get(entry: str) -> dict[str, Any] | None:
     """An entry's payload, or None once it is persisted (or was never accepted)."""
-    raw = redis_connection().hget(keys.journal_entries_key(), entry)
+    raw = redis_connection().hget(keys.journal_entries_key(keys.entry_partition(entry)), entry)
     return None if raw is None else json.loads(raw)
 
 
@@ -88,19 +90,17 @@ def journal_replace(record: MessageRecord) -> bool:
     return bool(
         scripts.run(
             "replace",
-            keys=[keys.journal_entries_key()],
+            keys=[keys.journal_entries_key(keys.partition_of(record.token))],
             args=[record.entry, json.dumps(record.to_journal())],
         )
     )
 
 
-def journal_claim(*, limit: int, lease_seconds: float) -> list[Claim]:
-    """Take up to ``limit`` due entries, oldest first, for ``lease_seconds``."""
+def journal_claim(partition: int, *, limit: int, lease_seconds: float) -> list[Claim]:
+    """Take up to ``limit`` due entries of a partition, oldest first, for ``lease_seconds``."""
     now = time.time()
     raw = scripts.run(
-        "claim",
-        keys=[keys.journal_entries_key(), keys.journal_clock_key(), keys.journal_attempts_key()],
-        args=[now, now + lease_seconds, limit],
+        "claim", keys=keys.journal_keys(partition), args=[now, now + lease_seconds, limit]
     )
     return [
         Claim(scripts.text(raw[index]), scripts.text(raw[index + 1]), int(raw[index + 2]))
@@ -108,19 +108,27 @@ def journal_claim(*, limit: int, lease_seconds: float) -> list[Claim]:
     ]
 
 
+def by_partition(entries: Iterable[str]) -> dict[int, list[str]]:
+    grouped: dict[int, list[str]] = defaultdict(list)
+    for entry in entries:
+        grouped[keys.entry_partition(entry)].append(entry)
+    return grouped
+
+
 def journal_clear(entries: list[str]) -> None:
-    """Forget persisted entries (after their transaction committed)."""
-    if not entries:
-        return
-    pipe = redis_connection().pipeline(transaction=True)
-    _clear(pipe, entries)
-    pipe.execute()
+    """Forget persisted entries (after their transaction committed): one transaction per
+    partition (a drained batch is of one)."""
+    for partition, names in by_partition(entries).items():
+        pipe = redis_connection().pipeline(transaction=True)
+        _clear(pipe, partition, names)
+        pipe.execute()
 
 
-def _clear(pipe: Any, entries: list[str]) -> None:
-    pipe.hdel(keys.journal_entries_key(), *entries)
-    pipe.zrem(keys.journal_clock_key(), *entries)
-    pipe.hdel(keys.journal_attempts_key(), *entries)
+def _clear(pipe: Any, partition: int, entries: list[str]) -> None:
+    data, clock, attempts = keys.journal_keys(partition)
+    pipe.hdel(data, *entries)
+    pipe.zrem(clock, *entries)
+    pipe.hdel(attempts, *entries)
 
 
 def journal_release(entries: list[str], *, after_seconds: float) -> None:
@@ -129,34 +137,56 @@ def journal_release(entries: list[str], *, after_seconds: float) -> None:
     For a drain that could not write because a dependency was down: an outage is nobody's
     attempt, so it must not push entries toward the dead letters.
     """
-    if not entries:
-        return
+    due = time.time() + after_seconds
+    for partition, names in by_partition(entries).items():
+        _, clock, attempts = keys.journal_keys(partition)
+        pipe = redis_connection().pipeline(transaction=True)
+        pipe.zadd(clock, dict.fromkeys(names, due), xx=True)
+        for entry in names:
+            pipe.hincrby(attempts, entry, -1)
+        pipe.execute()
+
+
+def journal_move(entry: str, *, into: Callable[[Any, int], None]) -> None:
+    """Clear an entry and, in the same transaction, do ``into(pipe, partition)`` (a dead
+    letter's write, in the same partition)."""
+    partition = keys.entry_partition(entry)
     pipe = redis_connection().pipeline(transaction=True)
-    pipe.zadd(
-        keys.journal_clock_key(), dict.fromkeys(entries, time.time() + after_seconds), xx=True
+    into(pipe, partition)
+    _clear(pipe, partition, [entry])
+    pipe.execute()
+
+
+def _each_partition(command: Callable[[Any, int], Any]) -> list[Any]:
+    """Run ``command(pipe, partition)`` for every partition, in one pipeline (on a cluster,
+    one per node); the replies in partition order."""
+    pipe = redis_connection().pipeline(transaction=False)
+    for partition in keys.partitions():
+        command(pipe, partition)
+    return pipe.execute()
+
+
+def partitions_due(now: float | None = None) -> list[int]:
+    """The partitions with an entry due now (for beat's sweep)."""
+    moment = time.time() if now is None else now
+    replies = _each_partition(
+        lambda pipe, p: pipe.zrangebyscore(keys.journal_clock_key(p), "-inf", moment, 0, 1)
     )
-    for entry in entries:
-        pipe.hincrby(keys.journal_attempts_key(), entry, -1)
-    pipe.execute()
-
-
-def journal_move(entries: list[str], *, into: Callable[[Any], None]) -> None:
-    """Clear entries and, in the same transaction, do ``into(pipe)`` (a dead letter's write)."""
-    pipe = redis_connection().pipeline(transaction=True)
-    into(pipe)
-    _clear(pipe, entries)
-    pipe.execute()
+    return [partition for partition, due in zip(keys.partitions(), replies, strict=True) if due]
 
 
 def journal_make_due() -> int:
     """Make every entry due now, leases included; how many there are."""
     client = redis_connection()
-    entries = client.zrange(keys.journal_clock_key(), 0, -1)
-    if entries:
-        # zrange without scores answers members only; redis-py types it with the scored pairs.
-        client.zadd(keys.journal_clock_key(), dict.fromkeys(entries, 0), xx=True)  # type: ignore[type-var]
-    return len(entries)
+    total = 0
+    clocks = _each_partition(lambda pipe, p: pipe.zrange(keys.journal_clock_key(p), 0, -1))
+    for partition, entries in zip(keys.partitions(), clocks, strict=True):
+        if entries:
+            client.zadd(keys.journal_clock_key(partition), dict.fromkeys(entries, 0), xx=True)
+            total += len(entries)
+    return total
 
 
 def journal_count() -> int:
-    return int(redis_connection().zcard(keys.journal_clock_key()))
+    """How many entries the journal holds, over every partition."""
+    return sum(_each_partition(lambda pipe, p: pipe.zcard(keys.journal_clock_key(p))))

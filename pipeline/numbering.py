@@ -97,6 +97,7 @@ class Allocation:
     payload: dict[str, Any]
     replayed: bool
     drain_requested: bool = False
+    partition: int = 0  # the application's (pipeline.keys), whose journal holds the row
 
 
 def idempotency_hash(key: str) -> str:
@@ -137,13 +138,14 @@ def _allocate(
         entry_prefix = keys.message_entry(token, chat_number, "")
         chat_entry = keys.chat_entry(token, chat_number)
     key_hash = None if idempotency is None else idempotency_hash(idempotency)
+    partition = keys.partition_of(token)
     script_keys = [
         keys.application_key(token),
         keys.unknown_token_key(token),
-        keys.journal_entries_key(),
-        keys.journal_clock_key(),
+        keys.journal_entries_key(partition),
+        keys.journal_clock_key(partition),
         keys.idempotency_key(token, resource, key_hash),
-        keys.drain_requested_key(),
+        keys.drain_requested_key(partition),
     ]
     encoded = json.dumps(payload)
     ttl = "" if key_hash is None else str(IDEMPOTENCY_TTL_SECONDS)
@@ -167,6 +169,7 @@ def _allocate(
                     payload=payload,
                     replayed=False,
                     drain_requested=int(result[2]) == 1,
+                    partition=partition,
                 )
             if status == Status.REPLAY:
                 first, _, stored = scripts.text(result[1]).partition(" ")
@@ -261,7 +264,7 @@ def numbers_persisted(
     pipe = redis_connection().pipeline(transaction=False)
     for token, counters in highest.items():
         args = [part for chat, number in counters.items() for part in (chat, number)]
-        scripts.run("cover", keys=[keys.application_key(token)], args=args, client=pipe)
+        scripts.queue(pipe, "cover", keys=[keys.application_key(token)], args=args)
     pipe.execute()
 
 

@@ -31,14 +31,26 @@ class Status(StrEnum):
 
 
 @cache
+def source(name: str) -> str:
+    """The text of ``pipeline/lua/<name>.lua``."""
+    return (_LUA / f"{name}.lua").read_text()
+
+
+@cache
 def script(name: str) -> Script:
     """The script ``pipeline/lua/<name>.lua``."""
-    return redis_connection().register_script((_LUA / f"{name}.lua").read_text())
+    return redis_connection().register_script(source(name))
 
 
-def run(name: str, *, keys: list[str], args: list[Any], client: Any = None) -> Any:
-    """Run a script on the process's connection, or on ``client`` (a pipeline)."""
-    return script(name)(keys=keys, args=args, client=client or redis_connection())
+def run(name: str, *, keys: list[str], args: list[Any]) -> Any:
+    """Run a script (EVALSHA, and EVAL when this Redis does not have it yet)."""
+    return script(name)(keys=keys, args=args, client=redis_connection())
+
+
+def queue(pipe: Any, name: str, *, keys: list[str], args: list[Any]) -> None:
+    """Queue a script on a pipeline, as EVAL: a pipeline cannot recover from NOSCRIPT (a node
+    that never ran the script: a new cluster node, a promoted replica)."""
+    pipe.eval(source(name), len(keys), *keys, *args)
 
 
 def text(value: Any) -> str:

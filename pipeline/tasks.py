@@ -39,11 +39,17 @@ def message_edit_task(entry: str, payload: dict[str, Any]) -> None:
 # Not retried: when the database is down the drain gives its batch back and beat runs a new
 # drain every JOURNAL_DRAIN_EVERY_SECONDS; nothing depends on this message being delivered.
 @shared_task(acks_late=False)
-def journal_drain_task() -> int:
+def journal_drain_task(partition: int) -> int:
     return drain.journal_drain(
+        partition,
         batch_size=settings.PERSIST_BATCH_SIZE,
         time_budget_seconds=settings.PERSIST_DRAIN_SECONDS,
     )
+
+
+@shared_task(acks_late=False)
+def journal_sweep_task() -> list[int]:
+    return drain.journal_sweep()
 
 
 # The periodic tasks are not retried: the next beat tick runs them again anyway.

@@ -19,7 +19,7 @@ from django.conf import settings
 from chatapi.celery import app as celery_app
 from chats.models import Chat
 from messages_app.models import Message
-from pipeline.drain import drain_queue
+from pipeline.drain import journal_sweep
 from pipeline.journal import journal_count
 from tests import (
     LEASE_SECONDS,
@@ -171,7 +171,7 @@ def test_a_worker_killed_mid_burst_loses_nothing(api_servers, celery_workers, sa
     # runs here, so the test queues that drain itself.
     time.sleep(max(0.0, killed_at + LEASE_SECONDS + 0.5 - time.monotonic()))
     celery_workers()
-    drain_queue(already_marked=True)
+    journal_sweep()
     wait_until(
         lambda: Message.objects.count() >= burst and journal_count() == 0,
         timeout=30,
@@ -196,7 +196,7 @@ def test_the_journal_brings_back_tasks_the_broker_lost(api_servers, celery_worke
     assert broker_queue_length() == 0
 
     celery_workers()
-    drain_queue(already_marked=True)  # what beat does every JOURNAL_DRAIN_EVERY_SECONDS
+    journal_sweep()  # what beat does every JOURNAL_DRAIN_EVERY_SECONDS
     wait_until(lambda: journal_count() == 0, timeout=10, what="the journal to empty")
 
     assert Chat.objects.get().number == 1

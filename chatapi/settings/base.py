@@ -119,6 +119,18 @@ REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
 REDIS_RESTART_NUMBER_GAP = env.int("REDIS_RESTART_NUMBER_GAP", default=10000)
 # Prefix of every key this service writes, so that several deployments can share one Redis.
 REDIS_KEY_PREFIX = env("REDIS_KEY_PREFIX", default="chatapi")
+# Redis Cluster: host:port,host:port,... of some of its nodes. Set, the numbering, the journal,
+# idempotency and the dead letters use redis-py's RedisCluster; Django's cache (and the rate
+# limits in it) stays on REDIS_URL, a standalone Redis, and the broker must be RabbitMQ or a
+# standalone Redis (neither django-redis nor kombu has a cluster client). Unset: REDIS_URL
+# serves everything.
+REDIS_CLUSTER_NODES = env.list("REDIS_CLUSTER_NODES", default=[])
+# The pipeline's keys are split into this many partitions, each under one hash tag ({pN}), so
+# that every script and transaction touches one cluster slot: an application's counters, its
+# Idempotency-Keys, and its share of the journal and the dead letters. Set it once: changing it
+# moves applications between partitions (their counters are then reseeded, with a jump of the
+# reserve, and rows in the old partitions' journals wait for `manage.py drain_journal`).
+REDIS_PARTITIONS = env.int("REDIS_PARTITIONS", default=256)
 
 # https://github.com/jazzband/django-redis#configure-as-cache-backend
 CACHES = {
@@ -241,8 +253,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "pipeline.tasks.counts_refresh_all_task",
         "schedule": float(COUNTS_FULL_SWEEP_SECONDS),
     },
-    "journal-drain": {
-        "task": "pipeline.tasks.journal_drain_task",
+    "journal-sweep": {
+        "task": "pipeline.tasks.journal_sweep_task",
         "schedule": float(JOURNAL_DRAIN_EVERY_SECONDS),
     },
 }

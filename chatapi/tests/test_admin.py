@@ -298,7 +298,7 @@ def test_an_admin_edit_survives_a_late_persist_of_the_journal_entry(
 
     api.post(f"{API}/apps/{token}/chats")
     api.post(f"{API}/apps/{token}/chats/1/messages", {"body": "first"}, format="json")
-    claims = journal_claim(limit=10, lease_seconds=30)
+    claims = journal_claim(keys.partition_of(token), limit=10, lease_seconds=30)
     records_persist(
         [c.record() for c in claims]
     )  # written; on-commit (which clears the journal) not run

@@ -25,6 +25,7 @@ from chats.models import Chat
 from chats.tests.factories import ChatFactory
 from messages_app.models import Message
 from messages_app.tests.factories import MessageFactory
+from pipeline import keys
 from pipeline.edits import MessageNotPersistedYet
 from pipeline.persist import messages_persist
 from pipeline.records import MessageRecord
@@ -206,11 +207,13 @@ def test_create_in_a_chat_accepted_but_not_persisted_yet(api, token):
 def test_a_message_persisted_before_its_chat_leaves_one_chat_with_the_chat_time(api, token):
     chat = api.post(f"{API}/apps/{token}/chats").json()
     message = api.post(messages_url(token, chat["number"]), {"body": "m"}, format="json").json()
-    # One drain was asked for, whatever the number of rows accepted meanwhile.
-    assert [name for name, _, _ in queued_tasks()] == [DRAIN]
+    # One drain (of the application's partition) was asked for, whatever the number of rows
+    # accepted meanwhile.
+    [drain] = queued_tasks()
+    assert drain == (DRAIN, [keys.partition_of(token)], {})
 
     persist_as_read(token, chat["number"], 1, "m", message["created_at"])  # the message first
-    run_task(DRAIN, [], {})  # then the journal, chat included
+    run_task(*drain)  # then the journal, chat included
     persist_as_read(token, chat["number"], 1, "m", message["created_at"])  # and again
 
     assert api.get(f"{API}/apps/{token}/chats/{chat['number']}").json() == chat

@@ -149,8 +149,10 @@ def test_the_drain_task_persists_and_clears_the_journal(application):
     """The task body, run eagerly: a real commit, so the on-commit journal clean-up runs."""
     chat = chat_accept(token=application.token)
 
-    journal_drain_task.apply(throw=True)
-    journal_drain_task.apply(throw=True)  # nothing left to do
+    journal_drain_task.apply(args=(keys.partition_of(application.token),), throw=True)
+    journal_drain_task.apply(
+        args=(keys.partition_of(application.token),), throw=True
+    )  # nothing left to do
 
     assert list(Chat.objects.values_list("number", "created_at")) == [(1, chat.created_at)]
     assert journal_count() == 0

@@ -22,7 +22,7 @@ AT = "2026-12-01T10:00:00+00:00"
 def legacy_letter(redis_clean, letter_id: str, task: str, args: list, at: float) -> None:
     """A letter as the per-row tasks wrote them before the pipeline package."""
     letter = {"task": task, "args": args, "kwargs": {}, "error": "OperationalError: x", "at": at}
-    redis_clean.hset(keys.dead_letters_key(), letter_id, json.dumps(letter))
+    redis_clean.hset(keys.dead_letters_key(keys.partition_of(TOKEN)), letter_id, json.dumps(letter))
 
 
 def test_letters_of_the_old_per_row_tasks_read_as_the_entries_they_describe(redis_clean):

@@ -60,6 +60,11 @@ def eager_celery(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
     return switch_on
 
 
+def part(application: Application) -> int:
+    """The application's partition of the journal (pipeline.keys)."""
+    return keys.partition_of(application.token)
+
+
 def record(token: str, chat_number: int, number: int, body: str, at=None) -> MessageRecord:
     at = at or timezone.now()
     return MessageRecord(
@@ -263,7 +268,7 @@ def test_journal_drain_writes_everything_a_batch_per_transaction(
     edited = message_update(application=application, chat_number=1, number=7, body="seventh")
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert journal_drain(batch_size=3, time_budget_seconds=60) == 8
+        assert journal_drain(part(application), batch_size=3, time_budget_seconds=60) == 8
 
     persisted = Chat.objects.get()
     assert (persisted.number, persisted.created_at) == (1, chat.created_at)
@@ -282,14 +287,16 @@ def test_a_claim_whose_lease_ran_out_is_claimed_again(application):
     chat_accept(token=application.token)
     message_accept(token=application.token, chat_number=1, content={"body": "one"})
 
-    first = journal_claim(limit=10, lease_seconds=0.3)
+    first = journal_claim(part(application), limit=10, lease_seconds=0.3)
     assert [c.entry for c in first] == [
         keys.chat_entry(application.token, 1),
         keys.message_entry(application.token, 1, 1),
     ]
-    assert journal_claim(limit=10, lease_seconds=30) == []  # leased to the first drain
+    assert (
+        journal_claim(part(application), limit=10, lease_seconds=30) == []
+    )  # leased to the first drain
     time.sleep(0.4)
-    again = journal_claim(limit=10, lease_seconds=30)
+    again = journal_claim(part(application), limit=10, lease_seconds=30)
     assert [(c.entry, c.attempts) for c in again] == [(c.entry, 2) for c in first]
 
 
@@ -302,12 +309,16 @@ def test_a_row_that_keeps_failing_becomes_a_dead_letter_and_the_rest_are_written
     message_accept(token=application.token, chat_number=1, content={"body": "poison"})
     poison = keys.message_entry(application.token, 1, 2)
     payload = journal_get(poison)
-    redis_clean.hset(keys.journal_entries_key(), poison, json.dumps({**payload, "created_at": "x"}))
+    redis_clean.hset(
+        keys.journal_entries_key(part(application)),
+        poison,
+        json.dumps({**payload, "created_at": "x"}),
+    )
 
     for _ in range(2):
         journal_make_due()
         with django_capture_on_commit_callbacks(execute=True):
-            journal_drain(batch_size=10, time_budget_seconds=60)
+            journal_drain(part(application), batch_size=10, time_budget_seconds=60)
 
     assert list(Message.objects.values_list("number", "body")) == [(1, "fine")]
     assert journal_count() == 0
@@ -322,7 +333,7 @@ def test_drain_journal_command_breaks_leases_and_writes_from_this_process(
 ):
     chat_accept(token=application.token)
     message_accept(token=application.token, chat_number=1, content={"body": "one"})
-    journal_claim(limit=10, lease_seconds=3600)  # a drain that died holding them
+    journal_claim(part(application), limit=10, lease_seconds=3600)  # a drain that died holding them
     out = StringIO()
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -417,7 +428,7 @@ def test_a_mixed_batch_is_one_transaction(application, monkeypatch):
 
     chat_accept(token=application.token)
     message_accept(token=application.token, chat_number=1, content={"body": "one"})
-    claims = journal_claim(limit=10, lease_seconds=60)
+    claims = journal_claim(part(application), limit=10, lease_seconds=60)
     assert len(claims) == 2
 
     def messages_fail(**kwargs):
@@ -437,7 +448,7 @@ def test_a_mixed_batch_runs_its_after_commit_work_after_the_one_commit(
 ):
     chat_accept(token=application.token)
     message_accept(token=application.token, chat_number=1, content={"body": "one"})
-    claims = journal_claim(limit=10, lease_seconds=60)
+    claims = journal_claim(part(application), limit=10, lease_seconds=60)
 
     with django_capture_on_commit_callbacks() as callbacks:
         records_persist([claim.record() for claim in claims])

@@ -36,6 +36,7 @@ from chatapi.tests import basic_credentials
 from chats.models import Chat
 from chats.tests.factories import ChatFactory
 from messages_app.models import Message
+from pipeline import keys
 from pipeline.records import MessageRecord
 from tests import HttpApi, wait_until
 from tests.drills.conftest import Drill, DrillRedis, closed_port, http_call
@@ -145,7 +146,9 @@ def persisted_messages(token: str) -> dict[int, str]:
 
 def journal_size(redis_server: DrillRedis, drill: Drill) -> int:
     prefix = drill.env["REDIS_KEY_PREFIX"]
-    return int(redis_server.client().zcard(f"{prefix}:pending:by_time"))
+    client = redis_server.client()
+    clocks = (f"{prefix}:{{p{p}}}:pending:by_time" for p in range(settings.REDIS_PARTITIONS))
+    return sum(int(client.zcard(clock)) for clock in clocks)
 
 
 def wait_until_persisted(
@@ -564,8 +567,11 @@ def test_a_row_that_keeps_failing_is_a_dead_letter_until_replayed(drill_redis, d
     # As the API would have journaled it.
     journal = drill_redis.client()
     prefix = drill.env["REDIS_KEY_PREFIX"]
-    journal.hset(f"{prefix}:pending", record.entry, json.dumps(record.to_journal()))
-    journal.zadd(f"{prefix}:pending:by_time", {record.entry: time.time()})
+    partition = keys.partition_of(token)
+    journal.hset(
+        f"{prefix}:{{p{partition}}}:pending", record.entry, json.dumps(record.to_journal())
+    )
+    journal.zadd(f"{prefix}:{{p{partition}}}:pending:by_time", {record.entry: time.time()})
     table = connection.ops.quote_name(Message._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT drill_refused CHECK (number <> 7)")

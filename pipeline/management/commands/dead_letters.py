@@ -3,7 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pipeline.dead_letters import dead_letters_list, dead_letters_replay
-from pipeline.drain import drain_queue
+from pipeline.drain import journal_sweep
 
 
 class Command(BaseCommand):
@@ -28,6 +28,5 @@ class Command(BaseCommand):
         if unknown:
             raise CommandError(f"No such dead letter: {', '.join(unknown)}")
         replayed = dead_letters_replay(wanted)
-        if replayed:
-            drain_queue(already_marked=True)
+        journal_sweep()
         self.stdout.write(f"Replayed {replayed} dead letters.")

@@ -2,7 +2,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from pipeline.drain import journal_drain
-from pipeline.journal import journal_count, journal_make_due
+from pipeline.journal import journal_count, journal_make_due, partitions_due
+from pipeline.legacy import legacy_move
 
 
 class Command(BaseCommand):
@@ -12,8 +13,12 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: object, **options: object) -> None:
+        legacy_move()  # rows accepted before an upgrade to partitions
         due = journal_make_due()
-        written = journal_drain(
-            batch_size=settings.PERSIST_BATCH_SIZE, time_budget_seconds=float("inf")
+        written = sum(
+            journal_drain(
+                partition, batch_size=settings.PERSIST_BATCH_SIZE, time_budget_seconds=float("inf")
+            )
+            for partition in partitions_due()
         )
         self.stdout.write(f"{due} rows were pending; wrote {written}; {journal_count()} left.")
