@@ -2,23 +2,61 @@
 
 Tests talk to the real database named by DATABASE_URL and to a real Redis (database 15 of
 REDIS_URL by default, see chatapi.settings.test); nothing of ours is mocked.
+
+With ``TEST_REDIS_TOPOLOGY=cluster`` the numbering, the journal, idempotency and the dead
+letters run on a real 3-master Redis Cluster that the session starts on free ports
+(tests/redis_cluster.py), as ``REDIS_CLUSTER_NODES`` selects in production; the cache and the
+broker stay on REDIS_URL. scripts/test.sh runs the pipeline's tests and the end-to-end tests
+that way too.
 """
+
+import os
+from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth import get_user_model
+from django_redis import get_redis_connection
 from rest_framework.test import APIClient
 
 from chatapi.redis_client import redis_connection
 from chatapi.tests import API, OPERATOR_PASSWORD, ContractClient, basic_credentials
 
+CLUSTER = os.environ.get("TEST_REDIS_TOPOLOGY", "standalone") == "cluster"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_topology() -> Iterator[object]:
+    """The Redis Cluster of a cluster run (None otherwise), for this process and its children."""
+    if not CLUSTER:
+        yield None
+        return
+    from django.conf import settings
+
+    from tests.redis_cluster import LocalRedisCluster
+
+    cluster = LocalRedisCluster(masters=3).start()
+    os.environ["REDIS_CLUSTER_NODES"] = cluster.nodes_setting()
+    settings.REDIS_CLUSTER_NODES = cluster.nodes_setting().split(",")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def _redis_flush(topology: object) -> None:
+    get_redis_connection("default").flushdb()  # the cache and the broker's queue
+    if topology is not None:
+        for master in topology.masters():  # type: ignore[attr-defined]
+            master.client().flushall()
+
 
 @pytest.fixture(autouse=True)
-def redis_clean():
-    """Each test starts with an empty test Redis database (counters, journal, broker queue)."""
-    client = redis_connection()
-    client.flushdb()
-    yield client
-    client.flushdb()
+def redis_clean(redis_topology):
+    """Each test starts with an empty test Redis (counters, journal, broker queue), and an
+    empty cluster in a cluster run."""
+    _redis_flush(redis_topology)
+    yield redis_connection()
+    _redis_flush(redis_topology)
 
 
 @pytest.fixture

@@ -6,9 +6,10 @@ from functools import wraps
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from django_redis import get_redis_connection
 
 from chatapi.errors import error_body
-from chatapi.redis_client import redis_connection
+from chatapi.redis_client import redis_connection, redis_is_cluster
 from search.backends import search_backend
 
 
@@ -18,7 +19,10 @@ def _database() -> None:
 
 
 def _redis() -> None:
-    redis_connection().ping()
+    """The cache's Redis (REDIS_URL), and the cluster too when the pipeline runs on one."""
+    get_redis_connection("default").ping()
+    if redis_is_cluster():
+        redis_connection().ping()
 
 
 def _search() -> None:

@@ -13,7 +13,9 @@ from functools import cache
 import redis
 from django.conf import settings
 from django_redis import get_redis_connection
+from redis.backoff import ExponentialBackoff
 from redis.cluster import ClusterNode, RedisCluster
+from redis.retry import Retry
 
 from chatapi.errors import REDIS_UNAVAILABLE, ServiceUnavailable
 
@@ -29,7 +31,7 @@ def _cluster(nodes: tuple[str, ...]) -> RedisCluster:
         startup_nodes=startup,
         socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
         socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
-        cluster_error_retry_attempts=CLUSTER_RETRY_ATTEMPTS,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), CLUSTER_RETRY_ATTEMPTS),
         # Slots of a failed master are refused until its replica takes over; the others work
         # (the servers need cluster-require-full-coverage no, as docker-compose sets).
         require_full_coverage=False,

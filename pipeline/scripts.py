@@ -50,7 +50,7 @@ def run(name: str, *, keys: list[str], args: list[Any]) -> Any:
 def queue(pipe: Any, name: str, *, keys: list[str], args: list[Any]) -> None:
     """Queue a script on a pipeline, as EVAL: a pipeline cannot recover from NOSCRIPT (a node
     that never ran the script: a new cluster node, a promoted replica)."""
-    pipe.eval(source(name), len(keys), *keys, *args)
+    pipe.execute_command("EVAL", source(name), len(keys), *keys, *args)
 
 
 def text(value: Any) -> str:

@@ -179,6 +179,10 @@ class LocalRedisCluster:
                     str(self.node_timeout_ms),
                     "--cluster-replica-validity-factor",
                     "0",
+                    # A failed master's slots are refused until its replica takes over; the
+                    # other masters' slots keep working (as docker-compose configures it).
+                    "--cluster-require-full-coverage",
+                    "no",
                     "--save",
                     "",
                     "--appendonly",

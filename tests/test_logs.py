@@ -123,11 +123,11 @@ def test_json_logs_are_one_object_per_line_with_the_request_id(gunicorn):
 
 
 def _ticks(*logs: str) -> int:
-    return sum(log.count("Sending due task") + log.count("journal_drain_task[") for log in logs)
+    return sum(log.count("Sending due task") + log.count("journal_sweep_task[") for log in logs)
 
 
 def test_the_worker_and_beat_write_no_line_per_scheduled_drain(celery_workers, celery_beat):
-    """Beat queues a drain every second here; by default neither process logs it."""
+    """Beat queues a sweep of the journal every second here; by default neither process logs it."""
     worker = celery_workers(LOG_FORMAT="json")
     beat = celery_beat(JOURNAL_DRAIN_EVERY_SECONDS="1")
     time.sleep(4)
@@ -145,4 +145,4 @@ def test_log_level_info_brings_the_drain_lines_back(celery_workers, celery_beat)
     time.sleep(4)
 
     assert beat.log().count("Sending due task") >= 2
-    assert worker.log().count("journal_drain_task[") >= 2
+    assert worker.log().count("journal_sweep_task[") >= 2
