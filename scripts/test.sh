@@ -12,6 +12,7 @@
 #   TEST_DATABASE_URL  the MariaDB/MySQL of the first pass (mysql://root@127.0.0.1:3306/test;
 #                      the tests create and drop test_<name> in it)
 #   TEST_MYSQL=0       skip the MariaDB pass         TEST_SQLITE=0   skip the SQLite pass
+#   TEST_CLUSTER=0     skip the Redis Cluster pass (pipeline, API and end-to-end tests)
 #   REDIS_URL          the Redis of the tests (chatapi.settings.test: redis://127.0.0.1:6379/15)
 #   PYTHON             the interpreter that creates .venv (python3)
 # Examples: scripts/test.sh -k numbering -x        TEST_SQLITE=0 scripts/test.sh -m "not e2e"
@@ -165,6 +166,13 @@ main() {
   fi
   if [[ ${TEST_SQLITE:-1} != 0 ]]; then
     check "pytest on SQLite" env DATABASE_URL="$sqlite_url" pytest "$@"
+  fi
+  # The pipeline on a real 3-master Redis Cluster the run starts on free ports (conftest.py):
+  # its own tests, the apps' API tests and the end-to-end tests (RabbitMQ's included).
+  if [[ ${TEST_CLUSTER:-1} != 0 && ${TEST_MYSQL:-1} != 0 ]]; then
+    check "pytest on a Redis Cluster (MariaDB)" env DATABASE_URL="$TEST_DATABASE_URL" \
+      TEST_REDIS_TOPOLOGY=cluster pytest "$@" pipeline applications chats messages_app \
+      tests/test_end_to_end.py tests/test_concurrency.py tests/test_rabbitmq_broker.py
   fi
 
   if ((${#FAILED[@]})); then
