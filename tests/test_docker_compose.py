@@ -62,6 +62,11 @@ def test_the_cluster_profile_has_three_masters_three_replicas_and_rabbitmq(servi
         spec = services[node]
         text = command_text(spec)
         assert "--cluster-enabled yes" in text and "--appendonly yes" in text
+        # One failed master must not stop the others' applications; a master cut off from its
+        # replica stops acknowledging writes it would lose (README, "Redis Cluster").
+        assert "--cluster-require-full-coverage no" in text
+        assert "--min-replicas-to-write 1 --min-replicas-max-lag 10" in text
+        assert "--maxmemory-policy noeviction" in text
         # Announced by name: the container's hostname is the service's name.
         assert '--cluster-announce-hostname "$$HOSTNAME"' in text
         assert spec["hostname"] == node
