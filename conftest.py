@@ -1,15 +1,28 @@
 """Fixtures shared by every test: a clean test Redis, API clients, an operator, an application.
 
 Tests talk to the real database named by DATABASE_URL and to a real Redis (database 15 of
-REDIS_URL by default, see chatapi.settings.test); nothing of ours is mocked.
+REDIS_URL by default, see chatapi.settings.test); nothing of ours is mocked. The helpers are in
+tests/support; its fixtures (the service's processes, ``say``) load below with ``pytest_plugins``.
 """
 
 import pytest
-from django.contrib.auth import get_user_model
-from rest_framework.test import APIClient
 
-from chatapi.redis_client import redis_connection
-from chatapi.tests import API, OPERATOR_PASSWORD, ContractClient, basic_credentials
+# Before the first import of tests.support, so that its asserts explain themselves as a test's do.
+pytest.register_assert_rewrite("tests.support")
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from rest_framework.test import APIClient  # noqa: E402
+
+from chatapi.redis_client import redis_connection  # noqa: E402
+from tests.support.contract import (  # noqa: E402
+    API,
+    OPERATOR_PASSWORD,
+    ContractClient,
+    basic_credentials,
+)
+
+# The fixtures of tests/support (pytest reads pytest_plugins in the root conftest.py only).
+pytest_plugins = ["tests.support.processes", "tests.support.terminal"]
 
 
 @pytest.fixture(autouse=True)

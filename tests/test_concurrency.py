@@ -25,7 +25,7 @@ from chats.services import chat_counter_reseed
 from chats.tests.factories import ChatFactory
 from messages_app.services import message_counter_reseed
 from messages_app.tests.factories import MessageFactory
-from tests import HttpApi
+from tests.support.http import HttpApi
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

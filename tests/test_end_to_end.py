@@ -20,13 +20,10 @@ from chatapi.celery import app as celery_app
 from chatapi.pending import drain_queue, pending_count
 from chats.models import Chat
 from messages_app.models import Message
-from tests import (
-    LEASE_SECONDS,
-    HttpApi,
-    broker_queue_length,
-    unacked_in_broker,
-    wait_until,
-)
+from tests.support.http import HttpApi
+from tests.support.processes import LEASE_SECONDS
+from tests.support.tasks import broker_queue_length, unacked_in_broker
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

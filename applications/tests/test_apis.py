@@ -10,17 +10,15 @@ from applications.models import Application, token_is_well_formed
 from applications.tests.factories import ApplicationFactory
 from chatapi.numbering import application_key
 from chatapi.redis_client import redis_connection
-from chatapi.tests import (
+from tests.support.contract import (
     API,
     OPERATOR_PASSWORD,
-    assert_no_internal_ids,
     assert_timestamp,
     basic_credentials,
     error,
-    ids_made_distinctive,
-    internal_ids,
     iso,
 )
+from tests.support.internal_ids import assert_no_internal_ids, ids_made_distinctive, internal_ids
 
 pytestmark = pytest.mark.django_db
 

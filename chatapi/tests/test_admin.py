@@ -18,12 +18,13 @@ from applications.tests.factories import ApplicationFactory
 from chatapi import admin_pagination
 from chatapi.numbering import application_key
 from chatapi.redis_client import redis_connection
-from chatapi.tests import API, queued_tasks
 from chats.models import Chat
 from chats.tests.factories import ChatFactory
 from messages_app import deletion
 from messages_app.models import Message
 from messages_app.tests.factories import MessageFactory
+from tests.support.contract import API
+from tests.support.tasks import queued_tasks
 
 pytestmark = pytest.mark.django_db
 

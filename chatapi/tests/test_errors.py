@@ -11,10 +11,11 @@ from django.test import RequestFactory
 from rest_framework.test import APIClient
 
 from chatapi.errors import bad_request_view, not_found_view, server_error_view
-from chatapi.tests import API, ContractClient, error, queued_tasks
 from chats.tests.factories import ChatFactory
 from messages_app.models import Message
 from messages_app.tests.factories import MessageFactory
+from tests.support.contract import API, ContractClient, error
+from tests.support.tasks import queued_tasks
 
 pytestmark = pytest.mark.django_db
 

@@ -18,10 +18,11 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 
-from chatapi.tests import API, error, queued_tasks
 from chats.tests.factories import ChatFactory
 from messages_app.models import Message
 from messages_app.tests.factories import MessageFactory
+from tests.support.contract import API, error
+from tests.support.tasks import queued_tasks
 
 pytestmark = pytest.mark.django_db
 

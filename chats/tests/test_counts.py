@@ -1,7 +1,7 @@
 """chats_count and messages_count: exact after ``refresh_counts``, and converging through beat.
 
 The last test runs a real worker and a real ``celery beat`` (with COUNTS_REFRESH_SECONDS=1), the
-fixtures of tests/__init__.py; the others run the services in this process on the real
+fixtures of tests/support/processes.py; the others run the services in this process on the real
 database and Redis.
 """
 
@@ -28,7 +28,7 @@ from chats.tests.factories import ChatFactory
 from messages_app.models import Message
 from messages_app.services import MessageRecord, message_create, messages_persist
 from messages_app.tests.factories import MessageFactory
-from tests import celery_beat, celery_workers, say, service_env, wait_until  # noqa: F401
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db
 

@@ -21,7 +21,7 @@ from chats.selectors import chat_locate
 from chats.services import ChatRecord, chat_create, chats_persist
 from chats.tasks import chat_persist_task
 from messages_app.services import MessageRecord, messages_persist
-from tests import broker_queue_length
+from tests.support.tasks import broker_queue_length
 
 pytestmark = pytest.mark.django_db
 

@@ -44,7 +44,7 @@ from messages_app.services import (
     messages_persist,
 )
 from messages_app.tests.factories import MessageFactory
-from tests import broker_queue_length
+from tests.support.tasks import broker_queue_length
 
 pytestmark = pytest.mark.django_db
 

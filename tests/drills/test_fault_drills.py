@@ -32,13 +32,14 @@ from django.db import connection
 
 from applications.tests.factories import ApplicationFactory
 from chatapi.pending import message_field
-from chatapi.tests import basic_credentials
 from chats.models import Chat
 from chats.tests.factories import ChatFactory
 from messages_app.models import Message
 from messages_app.tasks import message_persist_task
-from tests import HttpApi, wait_until
 from tests.drills.conftest import Drill, DrillRedis, closed_port, http_call
+from tests.support.contract import basic_credentials
+from tests.support.http import HttpApi
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
