@@ -142,7 +142,7 @@ class DrillRedis:
 
     def stop(self) -> None:
         if self.process is not None and self.process.alive():
-            os.killpg(self.process.popen.pid, signal.SIGTERM)
+            self.process.signal(signal.SIGTERM)
         if self.process is not None:
             self.process.stop()
 

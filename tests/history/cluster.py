@@ -26,10 +26,10 @@ from django.conf import settings
 from tests.drills.conftest import DrillRedis
 from tests.support.processes import (
     ServiceProcess,
-    celery_worker_command,
     free_port,
     server_process,
     wait_until_serving,
+    worker_command,
 )
 
 MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
@@ -188,7 +188,7 @@ class Cluster:
         index = len(self.workers) + len(self.retired) + 1
         return ServiceProcess(
             f"celery worker {index}",
-            celery_worker_command(name=f"history-{index}", concurrency=1),
+            worker_command(name=f"history-{index}", concurrency=1),
             self.env,
             self.directory / f"worker-{index}.log",
         )
@@ -212,7 +212,7 @@ class Cluster:
         done: list[str] = []
         for worker in self.workers:
             if worker.alive():
-                os.killpg(worker.popen.pid, signal.SIGCONT)
+                worker.signal(signal.SIGCONT)
         if self.redis.process is None or not self.redis.process.alive():
             self.redis.start()
             done.append("redis started")
@@ -245,6 +245,6 @@ class Cluster:
     def stop(self) -> None:
         for process in [*self.servers, *self.workers]:
             if process.alive():
-                os.killpg(process.popen.pid, signal.SIGCONT)
+                process.signal(signal.SIGCONT)
             process.stop()
         self.redis.stop()

@@ -17,10 +17,7 @@ with its children, is always stopped at teardown, and prints its log when a test
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,6 +28,15 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from scripts.processes import (
+    celery_beat_command,
+    celery_worker_command,
+    group_kill,
+    group_signal,
+    group_start,
+    group_stop,
+    gunicorn_command,
+)
 from tests.support.http import HttpApi
 from tests.support.terminal import to_terminal
 
@@ -63,20 +69,14 @@ def free_port() -> int:
 
 
 class ServiceProcess:
-    """A child process with its output in a log file, in a process group of its own."""
+    """A child process with its output in a log file, in a process group of its own
+    (started and stopped by scripts/processes.py, as run.sh's and the benchmark's are)."""
 
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_path: Path) -> None:
         self.name = name
         self.log_path = log_path
         self._log = log_path.open("wb")
-        self.popen = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            args,
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.popen = group_start(args, output=self._log, env=env)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -84,26 +84,17 @@ class ServiceProcess:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
+    def signal(self, signum: int) -> None:
+        """Send ``signum`` to the process and its children (SIGSTOP and SIGCONT: a pause)."""
+        group_signal(self.popen, signum)
+
     def kill(self) -> None:
         """SIGKILL the process and its children (the prefork pool): nothing gets to clean up."""
-        if self.alive():
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        self.popen.wait(timeout=10)
+        group_kill(self.popen)
 
     def stop(self, timeout: float = 15) -> None:
-        if self.alive():
-            os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(timeout=10)
-        else:
-            # The group may still hold children of a leader that died.
-            try:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        """SIGTERM to the group, SIGKILL to what is left of it after ``timeout`` s."""
+        group_stop(self.popen, timeout=timeout)
         self._log.close()
 
     def wait_for_log(self, text: str, timeout: float) -> None:
@@ -117,27 +108,17 @@ class ServiceProcess:
         raise RuntimeError(f"{self.name} did not log {text!r}:\n{self.log()}")
 
 
-def celery_worker_command(*, name: str, concurrency: int) -> list[str]:
+def worker_command(*, name: str, concurrency: int) -> list[str]:
     """The command line of a test's Celery worker: prefork, INFO (its " ready." line), a
     unique hostname, and no gossip with other workers: start-up is quicker, and the test's own
     workers are the only ones that consume from its Redis database."""
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "chatapi",
-        "worker",
-        "-P",
-        "prefork",
-        "-c",
-        str(concurrency),
-        "--loglevel=INFO",
-        "--hostname",
-        f"{name}-{uuid.uuid4().hex[:8]}@127.0.0.1",
-        "--without-mingle",
-        "--without-gossip",
-    ]
+    return celery_worker_command(
+        concurrency=concurrency,
+        pool="prefork",
+        log_level="INFO",
+        hostname=f"{name}-{uuid.uuid4().hex[:8]}@127.0.0.1",
+        gossip=False,
+    )
 
 
 def dump_logs_if_failed(
@@ -173,25 +154,14 @@ def server_process(
     port = free_port()
     process = ServiceProcess(
         f"gunicorn {index} on 127.0.0.1:{port}",
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "chatapi.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--worker-class",
-            "gthread",
-            "--workers",
-            "2",
-            "--threads",
-            "8",
-            "--graceful-timeout",
-            "3",
-            "--log-level",
-            "warning",
-            *extra_args,
-        ],
+        gunicorn_command(
+            bind=f"127.0.0.1:{port}",
+            workers=2,
+            threads=8,
+            graceful_timeout=3,
+            log_level="warning",
+            extra=extra_args,
+        ),
         env,
         log_dir / f"gunicorn-{index}.log",
     )
@@ -265,7 +235,7 @@ def celery_workers(
         index = len(started) + 1
         process = ServiceProcess(
             f"celery worker {index}",
-            celery_worker_command(name=f"e2e-{index}", concurrency=2),
+            worker_command(name=f"e2e-{index}", concurrency=2),
             {**service_env, **extra_env},
             tmp_path / f"worker-{index}.log",
         )
@@ -300,19 +270,11 @@ def celery_beat(
     def start(**extra_env: str) -> ServiceProcess:
         process = ServiceProcess(
             "celery beat",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "chatapi",
-                "beat",
-                "--loglevel=INFO",
-                "--schedule",
-                str(tmp_path / "celerybeat-schedule"),
-                "--pidfile",
-                str(tmp_path / "celerybeat.pid"),
-            ],
+            celery_beat_command(
+                schedule=tmp_path / "celerybeat-schedule",
+                log_level="INFO",
+                pidfile=tmp_path / "celerybeat.pid",
+            ),
             {**service_env, **extra_env},
             tmp_path / "beat.log",
         )
