@@ -1,7 +1,8 @@
 """Fixtures shared by every test: a clean test Redis, API clients, an operator, an application.
 
 Tests talk to the real database named by DATABASE_URL and to a real Redis (database 15 of
-REDIS_URL by default, see chatapi.settings.test); nothing of ours is mocked.
+REDIS_URL by default, see chatapi.settings.test); nothing of ours is mocked. The helpers are in
+tests/support; its fixtures (the service's processes, ``say``) load below with ``pytest_plugins``.
 
 With ``TEST_REDIS_TOPOLOGY=cluster`` the numbering, the journal, idempotency and the dead
 letters run on a real 3-master Redis Cluster that the session starts on free ports
@@ -14,12 +15,25 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from django.contrib.auth import get_user_model
-from django_redis import get_redis_connection
-from rest_framework.test import APIClient
 
-from chatapi.redis_client import redis_connection
-from chatapi.tests import API, OPERATOR_PASSWORD, ContractClient, basic_credentials
+# Before the first import of tests.support, so that its asserts explain themselves as a test's do.
+pytest.register_assert_rewrite("tests.support")
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django_redis import get_redis_connection  # noqa: E402
+from rest_framework.test import APIClient  # noqa: E402
+
+from chatapi.redis_client import redis_connection  # noqa: E402
+from tests.support.contract import (  # noqa: E402
+    API,
+    OPERATOR_PASSWORD,
+    ContractClient,
+    basic_credentials,
+)
+
+# The fixtures of tests/support (pytest reads pytest_plugins in the root conftest.py only).
+pytest_plugins = ["tests.support.processes", "tests.support.terminal", "tests.redis_cluster"]
+
 
 CLUSTER = os.environ.get("TEST_REDIS_TOPOLOGY", "standalone") == "cluster"
 

@@ -45,7 +45,18 @@ from machine import (
 from persistence import RowSampler, drain_wait, lag_probe, persistence_under_load, rows_count
 from report import results_path, results_write, table_print, target
 from seeding import messages_seed, search_queries
-from stack import BASE_DIR, VENV_BIN, ProcessExited, Stack, wait_until
+from stack import (
+    BASE_DIR,
+    PYTHON,
+    VENV_BIN,
+    ProcessExited,
+    Stack,
+    celery_beat_command,
+    celery_worker_command,
+    command_text,
+    gunicorn_command,
+    wait_until,
+)
 
 HOST = "127.0.0.1"
 PHASES = ("floor", "message", "lag", "reads", "chat")
@@ -301,48 +312,37 @@ def bench(stack: Stack, args: argparse.Namespace, results: dict) -> None:
     stack.redis_claim(force=args.force_flush)
     stack.database_create()
     env = service_env(stack, args)
-    python = str(VENV_BIN / "python")
     stack.run_foreground(
-        "migrate", [python, "manage.py", "migrate", "--noinput"], env=env, timeout=300
+        "migrate", [PYTHON, "manage.py", "migrate", "--noinput"], env=env, timeout=300
     )
 
     port = args.port or free_port()
     base_url = f"http://{HOST}:{port}"
-    gunicorn = [
-        str(VENV_BIN / "gunicorn"),
-        "chatapi.wsgi:application",
-        f"--bind={HOST}:{port}",
-        f"--workers={args.workers}",
-        f"--worker-class={args.worker_class}",
-        f"--threads={args.gunicorn_threads}",
-        "--no-control-socket",
+    gunicorn = gunicorn_command(
+        python=PYTHON,
+        bind=f"{HOST}:{port}",
+        workers=args.workers,
+        worker_class=args.worker_class,
+        threads=args.gunicorn_threads,
+        control_socket=False,
         # A socket per worker (SO_REUSEPORT): the kernel spreads connections over the workers
         # by hash. With one shared socket the first worker to wake often accepts all 32.
-        *(["--reuse-port"] if args.reuse_port else []),
-    ]
-    celery = [
-        str(VENV_BIN / "celery"),
-        "-A",
-        "chatapi",
-        "worker",
-        "-c",
-        str(args.celery_concurrency),
-        "-n",
-        f"{args.key_prefix}@%h",
-        "--loglevel=WARNING",
-    ]
-    results["config"]["gunicorn_command"] = " ".join(gunicorn[1:])
-    results["config"]["celery_command"] = " ".join(celery[1:])
+        reuse_port=args.reuse_port,
+    )
+    celery = celery_worker_command(
+        python=PYTHON,
+        concurrency=args.celery_concurrency,
+        hostname=f"{args.key_prefix}@%h",
+        log_level="WARNING",
+    )
+    results["config"]["gunicorn_command"] = command_text(gunicorn)
+    results["config"]["celery_command"] = command_text(celery)
     phase(f"starting gunicorn on {base_url} and a Celery worker", measured=False)
     web = stack.start("gunicorn", gunicorn, env)
     worker_process = stack.start("celery", celery, env)
     if args.beat:
         schedule = stack.logs / "celerybeat-schedule"
-        stack.start(
-            "beat",
-            [str(VENV_BIN / "celery"), "-A", "chatapi", "beat", "--schedule", str(schedule)],
-            env,
-        )
+        stack.start("beat", celery_beat_command(python=PYTHON, schedule=schedule), env)
     api = Api(port)
 
     def ready() -> bool:

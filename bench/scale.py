@@ -38,13 +38,21 @@ from pathlib import Path
 
 from machine import git_describe, load_average, machine_describe
 from report import results_path, results_write, target
-from stack import BASE_DIR, VENV_BIN, Stack, wait_until
+from stack import (
+    BASE_DIR,
+    PYTHON,
+    VENV_BIN,
+    Stack,
+    group_kill,
+    group_start,
+    gunicorn_command,
+    wait_until,
+)
 
 sys.path.insert(0, str(BASE_DIR))
 from search.tests.fake_elasticsearch import FakeElasticsearch  # noqa: E402
 
 HOST = "127.0.0.1"
-PYTHON = str(VENV_BIN / "python")
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -196,15 +204,9 @@ def api_measure(stack: Stack, args: argparse.Namespace, largest: dict, others: l
     port = free_port()
     stack.start(
         "gunicorn",
-        [
-            str(VENV_BIN / "gunicorn"),
-            "chatapi.wsgi:application",
-            f"--bind={HOST}:{port}",
-            "--workers=2",
-            "--worker-class=gthread",
-            "--threads=4",
-            "--no-control-socket",
-        ],
+        gunicorn_command(
+            python=PYTHON, bind=f"{HOST}:{port}", workers=2, threads=4, control_socket=False
+        ),
         service_env(stack, args),
     )
     # Read before the timed requests: a pause longer than gunicorn's keep-alive in between
@@ -300,13 +302,8 @@ def reindex_measure(stack: Stack, args: argparse.Namespace) -> dict:
         env = service_env(stack, args, ELASTICSEARCH_URL=fake.url)
         log = stack.logs / "reindex.out"
         with log.open("wb") as out:
-            process = subprocess.Popen(
-                [PYTHON, "manage.py", "search_reindex", "--no-progress"],
-                cwd=BASE_DIR,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+            process = group_start(
+                [PYTHON, "manage.py", "search_reindex", "--no-progress"], output=out, env=env
             )
             started = time.monotonic()
             time.sleep(args.reindex_seconds)
@@ -315,8 +312,8 @@ def reindex_measure(stack: Stack, args: argparse.Namespace) -> dict:
             try:
                 code = process.wait(timeout=120)
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                code = process.wait()
+                group_kill(process)
+                code = process.returncode
         output = log.read_text(errors="replace").strip().splitlines()
         return {
             "documents": sent,

@@ -2,18 +2,18 @@
 
 Every process is started in a session of its own, so that it and its children (gunicorn's and
 Celery's workers) are stopped together with one signal to the group: SIGTERM, then SIGKILL
-after a grace period. ``Stack.close()`` runs from a ``finally`` and also on SIGTERM and SIGHUP,
-so Ctrl-C, an error or a kill of run.py leaves nothing running, and the database
-``chatapi_bench`` is dropped and the Redis db flushed (the logs are kept if the run failed).
+after a grace period (scripts/processes.py, as for run.sh and the tests). ``Stack.close()``
+runs from a ``finally`` and also on SIGTERM and SIGHUP, so Ctrl-C, an error or a kill of
+run.py leaves nothing running, and the database ``chatapi_bench`` is dropped and the Redis db
+flushed (the logs are kept if the run failed).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +24,30 @@ import redis
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VENV_BIN = BASE_DIR / ".venv" / "bin"
+PYTHON = str(VENV_BIN / "python")
 STOP_GRACE_SECONDS = 10
+
+# The command lines and the process groups of the service: one module for run.sh, the tests
+# and the benchmark. Its command lines are re-exported for run.py and scale.py.
+sys.path.insert(0, str(BASE_DIR / "scripts"))
+from processes import (  # noqa: E402
+    celery_beat_command,
+    celery_worker_command,
+    command_text,
+    group_kill,
+    group_start,
+    group_stop,
+    gunicorn_command,
+)
+
+__all__ = [
+    "celery_beat_command",
+    "celery_worker_command",
+    "command_text",
+    "group_kill",
+    "group_start",
+    "gunicorn_command",
+]
 
 
 class Stack:
@@ -42,17 +65,8 @@ class Stack:
     # --- processes ------------------------------------------------------------------------------
 
     def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
-        log = (self.logs / f"{name}.log").open("wb")
-        process = subprocess.Popen(
-            args,
-            cwd=BASE_DIR,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        with (self.logs / f"{name}.log").open("wb") as log:
+            process = group_start(args, output=log, env=env)
         self.processes[name] = process
         return process
 
@@ -60,14 +74,7 @@ class Stack:
         """Start in the background with its output in a file; stopped with the rest."""
         log_path = self.logs / f"{name}.out"
         with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                args,
-                cwd=BASE_DIR,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            process = group_start(args, output=log)
         self.processes[name] = process
         return process, log_path
 
@@ -77,15 +84,7 @@ class Stack:
         """Run to completion (stopped with the rest if interrupted); its output, or an error."""
         log_path = self.logs / f"{name}.out"
         with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                args,
-                cwd=BASE_DIR,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            process = group_start(args, output=log, env=env)
             self.processes[name] = process
             try:
                 code = process.wait(timeout=timeout)
@@ -102,18 +101,9 @@ class Stack:
 
     def stop(self, name: str) -> None:
         process = self.processes.pop(name, None)
-        if process is None:
-            return
-        if process.poll() is None:
-            _signal_group(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                pass
-        # Children may outlive their parent (a gunicorn worker, a Celery pool process).
-        _signal_group(process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=5)
+        if process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                group_stop(process, timeout=STOP_GRACE_SECONDS)
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         path = self.logs / f"{name}.log"
@@ -201,11 +191,6 @@ class Stack:
             print(f"logs of the run are kept in {self.logs}", flush=True)
         else:
             shutil.rmtree(self.logs, ignore_errors=True)
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
 
 
 class ProcessExited(RuntimeError):

@@ -19,11 +19,14 @@ Environment: HOST (127.0.0.1), PORT (8000), WEB_WORKERS (2), WORKER_CONCURRENCY 
 (Celery's level, WARNING; gunicorn's when set), STOP_TIMEOUT (30), READY_TIMEOUT (120), RUN_DIR
 (var: the ready files, beat's schedule, gunicorn's control socket), DATABASE_URL and
 STARTED_REDIS (both for the banner only).
+
+The command lines and the start and stop of each process group are scripts/processes.py's, the
+same as the tests' and the benchmark's; what is here is the supervision: prefixes, readiness,
+restarts, the banner and the order of the stop.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import select
 import signal
@@ -35,16 +38,18 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from processes import (
+    celery_beat_command,
+    celery_worker_command,
+    group_alive,
+    group_signal,
+    group_start,
+    gunicorn_command,
+)
+
 PREFIX_WIDTH = 9
 RESTART_DELAY_MAX = 30.0
 STABLE_AFTER = 60.0  # seconds up after which a process that exits is restarted after 1 s again
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the supervisor dies (Linux prctl)."""
-    if sys.platform.startswith("linux"):
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 @dataclass
@@ -83,14 +88,10 @@ class Child:
             self.popen.stdout.close()  # the pipe of the previous run
         if self.ready_file is not None:
             self.ready_file.unlink(missing_ok=True)
-        self.popen = subprocess.Popen(  # noqa: S603 - our own commands
-            self.args,
-            env={**os.environ, **self.env},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # a terminal's Ctrl-C reaches us only: we stop them in order
-            preexec_fn=_die_with_parent,  # no threads here, so preexec_fn is safe
+        # A session of its own: a terminal's Ctrl-C reaches us only, and we stop them in order.
+        # No threads here, so the child may be told to die with us (a preexec_fn).
+        self.popen = group_start(
+            self.args, output=subprocess.PIPE, env={**os.environ, **self.env}, die_with_parent=True
         )
         os.set_blocking(self.output_fd, False)
         self.eof = False
@@ -112,21 +113,11 @@ class Child:
             return False
 
     def group_alive(self) -> bool:
-        if self.popen is None:
-            return False
-        self.popen.poll()  # reap the leader: a zombie still counts as a member of its group
-        try:
-            os.killpg(self.popen.pid, 0)
-        except (ProcessLookupError, PermissionError):
-            return False
-        return True
+        return self.popen is not None and group_alive(self.popen)
 
     def signal_group(self, signum: int) -> None:
         if self.popen is not None:
-            try:
-                os.killpg(self.popen.pid, signum)
-            except ProcessLookupError:
-                pass
+            group_signal(self.popen, signum)
 
 
 class Supervisor:
@@ -307,22 +298,26 @@ def main() -> int:
     run_dir = Path(env.get("RUN_DIR", "var"))
     run_dir.mkdir(parents=True, exist_ok=True)
     level = env.get("LOG_LEVEL", "WARNING")
-    # Celery's start-up banner only when its INFO lines are wanted too.
-    quiet = [] if level.upper() in ("DEBUG", "INFO") else ["--quiet"]
     probe = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - comparing
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     base = f"http://[{probe}]:{port}" if ":" in probe else f"http://{probe}:{port}"
 
-    web = ["gunicorn", "chatapi.wsgi:application", "--bind", bind]
-    web += ["--workers", env.get("WEB_WORKERS", "2"), "--worker-class", "gthread", "--threads", "4"]
-    web += ["--access-logfile", "-", "--control-socket", str(run_dir / "gunicorn.ctl")]
-    if "LOG_LEVEL" in env:
-        web += ["--log-level", level.lower()]
-    celery = ["celery", *quiet, "-A", "chatapi"]
-    worker = [*celery, "worker", f"--loglevel={level}"]
-    worker += ["--concurrency", env.get("WORKER_CONCURRENCY", "2")]
-    beat = [*celery, "beat", f"--loglevel={level}"]
-    beat += ["--schedule", str(run_dir / "celerybeat-schedule")]
+    web = gunicorn_command(
+        bind=bind,
+        workers=int(env.get("WEB_WORKERS", "2")),
+        threads=4,
+        access_log=True,
+        control_socket=str(run_dir / "gunicorn.ctl"),
+        log_level=env.get("LOG_LEVEL"),
+    )
+    # Celery's start-up banner only when its INFO lines are wanted too.
+    quiet = level.upper() not in ("DEBUG", "INFO")
+    worker = celery_worker_command(
+        concurrency=int(env.get("WORKER_CONCURRENCY", "2")), log_level=level, quiet=quiet
+    )
+    beat = celery_beat_command(
+        schedule=run_dir / "celerybeat-schedule", log_level=level, quiet=quiet
+    )
     children = [
         Child("web", web, ready_url=f"{base}/healthz"),
         Child("worker", worker, ready_file=run_dir / "worker.ready"),

@@ -24,7 +24,7 @@ from pipeline.accept import chat_counter_reseed, message_counter_reseed
 from pipeline.journal import journal_count
 from pipeline.numbering import application_register, chat_number_allocate, message_number_allocate
 from pipeline.tests.test_numbering import chat_lookup, message_lookup
-from tests import HttpApi
+from tests.support.http import HttpApi
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -21,13 +21,10 @@ from chats.models import Chat
 from messages_app.models import Message
 from pipeline.drain import journal_sweep
 from pipeline.journal import journal_count
-from tests import (
-    LEASE_SECONDS,
-    HttpApi,
-    broker_queue_length,
-    unacked_in_broker,
-    wait_until,
-)
+from tests.support.processes import LEASE_SECONDS
+from tests.support.http import HttpApi
+from tests.support.tasks import broker_queue_length, unacked_in_broker
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -48,7 +48,7 @@ from schemathesis.specs.openapi.checks import (
 from applications.models import Application
 from chats.models import Chat
 from messages_app.models import Message
-from tests import to_terminal
+from tests.support.terminal import to_terminal
 
 MAX_EXAMPLES = 30
 # An application made by the fixture: 40 lowercase hex characters, like every real token.

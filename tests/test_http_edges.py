@@ -18,7 +18,7 @@ import socket
 
 import pytest
 
-from tests import HttpApi
+from tests.support.http import HttpApi
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

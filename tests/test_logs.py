@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import HttpApi, ServiceProcess, server_start
+from tests.support.http import HttpApi
+from tests.support.processes import ServiceProcess, server_start
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 

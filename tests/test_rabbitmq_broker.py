@@ -25,7 +25,7 @@ from kombu import Connection, Exchange, Producer
 from chats.models import Chat
 from messages_app.models import Message
 from pipeline.journal import journal_count
-from tests import wait_until
+from tests.support.waiting import wait_until
 from tests.rabbitmq import Vhost
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -9,17 +9,8 @@ from django.utils import timezone
 from applications.models import Application, token_is_well_formed
 from applications.tests.factories import ApplicationFactory
 from chatapi.redis_client import redis_connection
-from chatapi.tests import (
-    API,
-    OPERATOR_PASSWORD,
-    assert_no_internal_ids,
-    assert_timestamp,
-    basic_credentials,
-    error,
-    ids_made_distinctive,
-    internal_ids,
-    iso,
-)
+from tests.support.contract import API, OPERATOR_PASSWORD, assert_timestamp, basic_credentials, error, iso
+from tests.support.internal_ids import assert_no_internal_ids, ids_made_distinctive, internal_ids
 from pipeline import keys
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,8 @@ from applications.models import Application, token_is_well_formed
 from applications.tests.factories import ApplicationFactory
 from chatapi import admin_pagination
 from chatapi.redis_client import redis_connection
-from chatapi.tests import API, queued_tasks
+from tests.support.contract import API
+from tests.support.tasks import queued_tasks
 from chats.models import Chat
 from chats.tests.factories import ChatFactory
 from messages_app.models import Message

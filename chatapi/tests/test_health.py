@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client
 
-from chatapi.tests import error
+from tests.support.contract import error
 
 pytestmark = pytest.mark.django_db
 

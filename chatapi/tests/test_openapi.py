@@ -20,7 +20,7 @@ from openapi_spec_validator import validate as openapi_spec_validate
 from rest_framework.test import APIClient
 
 from chatapi.schema.errors import ERRORS
-from chatapi.tests import INTERNAL_KEYS
+from tests.support.internal_ids import INTERNAL_KEYS
 
 pytestmark = pytest.mark.django_db
 

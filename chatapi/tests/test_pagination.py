@@ -12,10 +12,11 @@ from django.utils import timezone
 
 from applications.models import Application
 from applications.tests.factories import ApplicationFactory
-from chatapi.tests import API, assert_timestamp, error, link_params
 from chats.models import Chat
 from chats.tests.factories import ChatFactory
 from messages_app.models import Message
+from tests.support.contract import API, assert_timestamp, error
+from tests.support.internal_ids import link_params
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from chatapi.tests import API
+from tests.support.contract import API
 
 pytestmark = pytest.mark.django_db
 

@@ -8,19 +8,12 @@ from django.core.management import call_command
 
 from applications.models import Application
 from applications.tests.factories import ApplicationFactory
-from chatapi.tests import (
-    API,
-    assert_no_internal_ids,
-    assert_timestamp,
-    error,
-    ids_made_distinctive,
-    internal_ids,
-    iso,
-    run_queued_tasks,
-)
 from chats.models import Chat
 from chats.tests.factories import ChatFactory
 from messages_app.tests.factories import MessageFactory
+from tests.support.contract import API, assert_timestamp, error, iso
+from tests.support.internal_ids import assert_no_internal_ids, ids_made_distinctive, internal_ids
+from tests.support.tasks import run_queued_tasks
 
 pytestmark = pytest.mark.django_db
 

@@ -9,18 +9,9 @@ from django.test import TestCase
 from django.utils import timezone
 
 from applications.tests.factories import ApplicationFactory
-from chatapi.tests import (
-    API,
-    assert_no_internal_ids,
-    assert_timestamp,
-    error,
-    ids_made_distinctive,
-    internal_ids,
-    iso,
-    queued_tasks,
-    run_queued_tasks,
-    run_task,
-)
+from tests.support.contract import API, assert_timestamp, error, iso
+from tests.support.internal_ids import assert_no_internal_ids, ids_made_distinctive, internal_ids
+from tests.support.tasks import queued_tasks, run_queued_tasks, run_task
 from chats.models import Chat
 from chats.tests.factories import ChatFactory
 from messages_app.models import Message

@@ -8,7 +8,7 @@ from django.db.models import Count, Max, Min
 
 from applications.models import Application
 from chatapi.redis_client import redis_connection
-from chatapi.tests import API
+from tests.support.contract import API
 from chats.models import Chat
 from messages_app.models import Message
 from messages_app.seeding import ABSENT_TERM, RARE_TERM, SeedPlan, messages_seed

@@ -21,7 +21,7 @@ from pipeline.persist import chats_persist, messages_persist
 from pipeline.records import ChatRecord, MessageRecord
 from pipeline.selectors import chat_locate
 from pipeline.tasks import journal_drain_task
-from tests import broker_queue_length
+from tests.support.tasks import broker_queue_length
 
 pytestmark = pytest.mark.django_db
 

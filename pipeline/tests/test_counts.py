@@ -24,7 +24,9 @@ from pipeline.numbering import application_register
 from pipeline.persist import chats_persist, messages_persist
 from pipeline.records import ChatRecord, MessageRecord
 from pipeline.tasks import counts_refresh_changed_task
-from tests import broker_url, celery_beat, celery_workers, say, service_env, wait_until  # noqa: F401
+from tests.support.processes import broker_url, celery_beat, celery_workers, service_env  # noqa: F401
+from tests.support.terminal import say  # noqa: F401
+from tests.support.waiting import wait_until  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

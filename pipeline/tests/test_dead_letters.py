@@ -13,7 +13,7 @@ from pipeline import keys
 from pipeline.dead_letters import dead_letter_from_edit, dead_letters_list, dead_letters_replay
 from pipeline.journal import journal_count, journal_get
 from pipeline.records import EditRecord
-from tests import broker_queue_length
+from tests.support.tasks import broker_queue_length
 
 TOKEN = "b" * 40
 AT = "2026-12-01T10:00:00+00:00"

@@ -37,7 +37,7 @@ from pipeline.numbering import application_register
 from pipeline.persist import chats_persist, messages_persist, records_persist
 from pipeline.records import ChatRecord, EditRecord, MessageRecord
 from pipeline.selectors import message_locate
-from tests import broker_queue_length
+from tests.support.tasks import broker_queue_length
 
 pytestmark = pytest.mark.django_db
 

@@ -4,9 +4,9 @@ wherever a drill says, and ``manage.py`` commands run the same way.
 Every drill breaks a component for real, so none of it may touch what other tests use: the
 drills' Redis is a ``redis-server`` started here on a free port of 127.0.0.1 with AOF on, in a
 temporary folder, and never the Redis of the rest of the suite. Processes are started by the
-helpers of ``tests`` (``ServiceProcess``, the gunicorn command line, ``celery_workers``) and all
-stopped at teardown, before the test database is flushed; their logs are printed if a drill
-failed.
+helpers of ``tests.support.processes`` (``ServiceProcess``, the gunicorn command line,
+``celery_workers``) and all stopped at teardown, before the test database is flushed; their
+logs are printed if a drill failed.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ import pytest
 import redis
 from django.conf import settings
 
-from tests import (
-    HttpApi,
+from tests.support.http import HttpApi
+from tests.support.processes import (
     ServiceProcess,
-    _dump_logs_if_failed,
-    _server_start,
-    _wait_until_serving,
+    dump_logs_if_failed,
     free_port,
+    server_process,
+    wait_until_serving,
 )
 
 REDIS_SERVER = shutil.which("redis-server")
@@ -142,7 +142,7 @@ class DrillRedis:
 
     def stop(self) -> None:
         if self.process is not None and self.process.alive():
-            os.killpg(self.process.popen.pid, signal.SIGTERM)
+            self.process.signal(signal.SIGTERM)
         if self.process is not None:
             self.process.stop()
 
@@ -159,7 +159,7 @@ def drill_redis(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Dril
         yield server
     finally:
         server.stop()
-        _dump_logs_if_failed(request, failed_before, server.processes)
+        dump_logs_if_failed(request, failed_before, server.processes)
 
 
 def closed_port() -> int:
@@ -188,18 +188,18 @@ class Drill:
         With ``wait=False`` it is only spawned, so that several processes start at once;
         ``ready()`` then waits for every server spawned so far.
         """
-        process, port = _server_start(
+        process, port = server_process(
             self.environment(**extra), self.log_dir, 100 + len(self.servers)
         )
         self.servers.append(process)
         self.ports.append(port)
         if wait:
-            _wait_until_serving(process, port)
+            wait_until_serving(process, port)
         return HttpApi(port)
 
     def ready(self) -> None:
         for process, port in zip(self.servers, self.ports, strict=True):
-            _wait_until_serving(process, port)
+            wait_until_serving(process, port)
 
     def worker(self, **extra: str) -> ServiceProcess:
         process = self.start_worker(**self.environment(**extra))
@@ -270,7 +270,7 @@ def drill(
     finally:
         for process in result.servers:
             process.stop()
-        _dump_logs_if_failed(request, failed_before, result.servers)
+        dump_logs_if_failed(request, failed_before, result.servers)
 
 
 def http_call(api: HttpApi, method: str, path: str, body: Any = None, **headers: str) -> Any:

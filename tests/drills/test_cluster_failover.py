@@ -33,7 +33,8 @@ from redis.cluster import key_slot
 from chats.models import Chat
 from messages_app.models import Message
 from pipeline import keys
-from tests import HttpApi, wait_until
+from tests.support.http import HttpApi
+from tests.support.waiting import wait_until
 from tests.drills.conftest import Drill, http_call
 from tests.redis_cluster import LocalRedisCluster, redis_cluster_replicated  # noqa: F401
 

@@ -19,9 +19,10 @@ from django.conf import settings
 
 from chats.models import Chat
 from messages_app.models import Message
-from tests import HttpApi, wait_until
 from tests.drills.conftest import REDIS_SERVER, Drill, DrillRedis, closed_port
 from tests.drills.test_fault_drills import new_application
+from tests.support.http import HttpApi
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -31,8 +31,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from tests import free_port
 from tests.drills.conftest import DrillRedis
+from tests.support.processes import free_port
 
 RUN_SH = Path(settings.BASE_DIR) / "scripts" / "run.sh"
 STOP_TIMEOUT = 10

@@ -32,8 +32,8 @@ from kombu import Connection, Consumer, Exchange, Queue
 
 from chatapi.broker import Transport
 from messages_app.models import Message
-from tests import HttpApi
 from tests.drills.conftest import Drill, DrillRedis, http_call
+from tests.support.http import HttpApi
 
 API = "/api/v1"
 RESTARTS = 5

@@ -41,7 +41,7 @@ from tests.history.history import (
     Outcome,
     Recorder,
 )
-from tests.json_http import json_exchange
+from tests.support.http import json_exchange
 
 API = "/api/v1"
 # A request with no answer after this long is an unknown outcome.

@@ -5,7 +5,8 @@ Nothing here is shared with the rest of the suite or the machine: the MariaDB is
 of its own, installed into a temporary folder and listening on a free port (the nemesis stops
 it, which must never happen to the shared server), and the Redis is a ``DrillRedis`` (AOF,
 ``appendfsync everysec``) on another free port. The servers and workers are the commands the
-other end-to-end tests run (``tests._server_start``), with the history's environment.
+other end-to-end tests run (``tests.support.processes.server_process``), with the history's
+environment.
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ from pathlib import Path
 import MySQLdb
 from django.conf import settings
 
-from tests import (
-    ServiceProcess,
-    _server_start,
-    _wait_until_serving,
-    celery_worker_command,
-    free_port,
-)
 from tests.drills.conftest import DrillRedis
+from tests.support.processes import (
+    ServiceProcess,
+    free_port,
+    server_process,
+    wait_until_serving,
+    worker_command,
+)
 
 MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
 MARIADB_INSTALL_DB = shutil.which("mariadb-install-db")
@@ -173,13 +174,13 @@ class Cluster:
     def start(self) -> None:
         self.redis.start()
         for index in (1, 2):
-            process, port = _server_start(self.env, self.directory, index)
+            process, port = server_process(self.env, self.directory, index)
             self.servers.append(process)
             self.ports.append(port)
         for _ in range(2):
             self.workers.append(self.worker_spawn())
         for process, port in zip(self.servers, self.ports, strict=True):
-            _wait_until_serving(process, port)
+            wait_until_serving(process, port)
         for worker in self.workers:
             worker.wait_for_log(" ready.", timeout=60)
 
@@ -187,7 +188,7 @@ class Cluster:
         index = len(self.workers) + len(self.retired) + 1
         return ServiceProcess(
             f"celery worker {index}",
-            celery_worker_command(name=f"history-{index}", concurrency=1),
+            worker_command(name=f"history-{index}", concurrency=1),
             self.env,
             self.directory / f"worker-{index}.log",
         )
@@ -211,7 +212,7 @@ class Cluster:
         done: list[str] = []
         for worker in self.workers:
             if worker.alive():
-                os.killpg(worker.popen.pid, signal.SIGCONT)
+                worker.signal(signal.SIGCONT)
         if self.redis.process is None or not self.redis.process.alive():
             self.redis.start()
             done.append("redis started")
@@ -244,6 +245,6 @@ class Cluster:
     def stop(self) -> None:
         for process in [*self.servers, *self.workers]:
             if process.alive():
-                os.killpg(process.popen.pid, signal.SIGCONT)
+                process.signal(signal.SIGCONT)
             process.stop()
         self.redis.stop()

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests import to_terminal
 from tests.drills.conftest import REDIS_SERVER
 from tests.history.cluster import PrivateMariaDB, mariadb_available, service_environment
 from tests.history.report import Row, table
+from tests.support.terminal import to_terminal
 
 
 @pytest.fixture(scope="session")

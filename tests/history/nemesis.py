@@ -17,7 +17,6 @@ recorded as ``worker_exited``.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import threading
@@ -139,9 +138,9 @@ class Nemesis:
         elif kind == WORKER_SIGSTOP:
             worker = self.rng.choice(self.cluster.workers)
             pause = LEASE_SECONDS + self.rng.uniform(1.0, 2.0)
-            os.killpg(worker.popen.pid, signal.SIGSTOP)
+            worker.signal(signal.SIGSTOP)
             time.sleep(pause)
-            os.killpg(worker.popen.pid, signal.SIGCONT)
+            worker.signal(signal.SIGCONT)
             detail = f"stopped {pause:.1f} s"
         elif kind == MARIADB_RESTART:
             kill = self.rng.random() < 0.5

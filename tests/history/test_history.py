@@ -28,7 +28,6 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests import to_terminal
 from tests.history.checker import Database, check, tokens_of
 from tests.history.client import (
     Client,
@@ -40,6 +39,7 @@ from tests.history.cluster import Cluster, PrivateMariaDB
 from tests.history.history import CREATE_CHAT, Fault, Op, Recorder, read_ops
 from tests.history.nemesis import ALL_FAULTS, Nemesis, schedule
 from tests.history.report import Row, details, table
+from tests.support.terminal import to_terminal
 
 # The seeds CI runs: together they inject every kind of fault several times (see the README).
 CI_SEEDS = (1, 2, 3, 4)
