@@ -21,8 +21,8 @@ from chats.models import Chat
 from messages_app.models import Message
 from pipeline.drain import journal_sweep
 from pipeline.journal import journal_count
-from tests.support.processes import LEASE_SECONDS
 from tests.support.http import HttpApi
+from tests.support.processes import LEASE_SECONDS
 from tests.support.tasks import broker_queue_length, unacked_in_broker
 from tests.support.waiting import wait_until
 

@@ -25,8 +25,8 @@ from kombu import Connection, Exchange, Producer
 from chats.models import Chat
 from messages_app.models import Message
 from pipeline.journal import journal_count
-from tests.support.waiting import wait_until
 from tests.rabbitmq import Vhost
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

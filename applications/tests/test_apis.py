@@ -9,9 +9,16 @@ from django.utils import timezone
 from applications.models import Application, token_is_well_formed
 from applications.tests.factories import ApplicationFactory
 from chatapi.redis_client import redis_connection
-from tests.support.contract import API, OPERATOR_PASSWORD, assert_timestamp, basic_credentials, error, iso
-from tests.support.internal_ids import assert_no_internal_ids, ids_made_distinctive, internal_ids
 from pipeline import keys
+from tests.support.contract import (
+    API,
+    OPERATOR_PASSWORD,
+    assert_timestamp,
+    basic_credentials,
+    error,
+    iso,
+)
+from tests.support.internal_ids import assert_no_internal_ids, ids_made_distinctive, internal_ids
 
 pytestmark = pytest.mark.django_db
 

@@ -17,13 +17,13 @@ from applications.models import Application, token_is_well_formed
 from applications.tests.factories import ApplicationFactory
 from chatapi import admin_pagination
 from chatapi.redis_client import redis_connection
-from tests.support.contract import API
-from tests.support.tasks import queued_tasks
 from chats.models import Chat
 from chats.tests.factories import ChatFactory
 from messages_app.models import Message
 from messages_app.tests.factories import MessageFactory
 from pipeline import deletion, keys
+from tests.support.contract import API
+from tests.support.tasks import queued_tasks
 
 pytestmark = pytest.mark.django_db
 

@@ -6,9 +6,9 @@ where every web server shares them; the autouse ``redis_clean`` fixture empties 
 
 import pytest
 
+from pipeline.journal import journal_count
 from tests.support.contract import API, ContractClient, error
 from tests.support.tasks import queued_tasks
-from pipeline.journal import journal_count
 
 pytestmark = pytest.mark.django_db
 

@@ -9,9 +9,6 @@ from django.test import TestCase
 from django.utils import timezone
 
 from applications.tests.factories import ApplicationFactory
-from tests.support.contract import API, assert_timestamp, error, iso
-from tests.support.internal_ids import assert_no_internal_ids, ids_made_distinctive, internal_ids
-from tests.support.tasks import queued_tasks, run_queued_tasks, run_task
 from chats.models import Chat
 from chats.tests.factories import ChatFactory
 from messages_app.models import Message
@@ -20,6 +17,9 @@ from pipeline import keys
 from pipeline.edits import MessageNotPersistedYet
 from pipeline.persist import messages_persist
 from pipeline.records import MessageRecord
+from tests.support.contract import API, assert_timestamp, error, iso
+from tests.support.internal_ids import assert_no_internal_ids, ids_made_distinctive, internal_ids
+from tests.support.tasks import queued_tasks, run_queued_tasks, run_task
 
 pytestmark = pytest.mark.django_db
 

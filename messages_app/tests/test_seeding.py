@@ -8,12 +8,12 @@ from django.db.models import Count, Max, Min
 
 from applications.models import Application
 from chatapi.redis_client import redis_connection
-from tests.support.contract import API
 from chats.models import Chat
 from messages_app.models import Message
 from messages_app.seeding import ABSENT_TERM, RARE_TERM, SeedPlan, messages_seed
 from pipeline import keys
 from pipeline.numbering import counters_restore
+from tests.support.contract import API
 
 pytestmark = pytest.mark.django_db
 

@@ -33,10 +33,10 @@ from redis.cluster import key_slot
 from chats.models import Chat
 from messages_app.models import Message
 from pipeline import keys
-from tests.support.http import HttpApi
-from tests.support.waiting import wait_until
 from tests.drills.conftest import Drill, http_call
 from tests.redis_cluster import LocalRedisCluster, redis_cluster_replicated  # noqa: F401
+from tests.support.http import HttpApi
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -32,15 +32,15 @@ from django.conf import settings
 from django.db import connection
 
 from applications.tests.factories import ApplicationFactory
-from tests.support.contract import basic_credentials
 from chats.models import Chat
 from chats.tests.factories import ChatFactory
 from messages_app.models import Message
 from pipeline import keys
 from pipeline.records import MessageRecord
+from tests.drills.conftest import Drill, DrillRedis, closed_port, http_call
+from tests.support.contract import basic_credentials
 from tests.support.http import HttpApi
 from tests.support.waiting import wait_until
-from tests.drills.conftest import Drill, DrillRedis, closed_port, http_call
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
