@@ -23,6 +23,7 @@ import signal
 import socket
 import sys
 import time
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -379,7 +380,9 @@ def _phases(stack, args, results, api, worker, base_url, port, settings, runs, p
         cursor.execute("SELECT VERSION()")
         results["machine"]["versions"]["mariadb_server"] = cursor.fetchone()[0]
     results["machine"]["versions"]["redis_server"] = redis_client.info("server")["redis_version"]
-    app_key = f"{args.key_prefix}:app:{token}"
+    # pipeline/keys.py's layout: the application's partition is a hash tag (the default count).
+    partition = zlib.crc32(token.encode()) % int(os.environ.get("REDIS_PARTITIONS", "256"))
+    app_key = f"{args.key_prefix}:{{p{partition}}}:app:{token}"
 
     def chat_ids() -> dict[int, int]:
         with db.cursor() as cursor:
