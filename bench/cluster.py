@@ -117,19 +117,12 @@ def _wait_latency(cluster, token: str, samples: int) -> dict:
     from redis.cluster import key_slot
 
     from pipeline import keys, scripts
+    from pipeline.numbering import allocation_keys
 
     master = cluster.master_of_slot(key_slot(keys.application_key(token).encode()))
     client = redis.Redis(host="127.0.0.1", port=master.port, single_connection_client=True)
     script = scripts.script("allocate")
-    partition = keys.partition_of(token)
-    script_keys = [
-        keys.application_key(token),
-        keys.unknown_token_key(token),
-        keys.journal_entries_key(partition),
-        keys.journal_clock_key(partition),
-        keys.idempotency_key(token, "chats/1/messages", None),
-        keys.drain_requested_key(partition),
-    ]
+    script_keys = allocation_keys(token, "chats/1/messages", None)
     prefix = keys.message_entry(token, 1, "")
     results = {}
     for label, wait in (("alone", False), ("with_wait_1", True)):

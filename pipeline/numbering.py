@@ -122,6 +122,19 @@ def reserve() -> int:
     return int(settings.REDIS_RESTART_NUMBER_GAP)
 
 
+def allocation_keys(token: str, resource: str, key_hash: str | None) -> list[str]:
+    """The KEYS of ``lua/allocate.lua`` for a create (all in the application's partition)."""
+    partition = keys.partition_of(token)
+    return [
+        keys.application_key(token),
+        keys.unknown_token_key(token),
+        keys.journal_entries_key(partition),
+        keys.journal_clock_key(partition),
+        keys.idempotency_key(token, resource, key_hash),
+        keys.drain_requested_key(partition),
+    ]
+
+
 def _allocate(
     *,
     token: str,
@@ -139,14 +152,7 @@ def _allocate(
         chat_entry = keys.chat_entry(token, chat_number)
     key_hash = None if idempotency is None else idempotency_hash(idempotency)
     partition = keys.partition_of(token)
-    script_keys = [
-        keys.application_key(token),
-        keys.unknown_token_key(token),
-        keys.journal_entries_key(partition),
-        keys.journal_clock_key(partition),
-        keys.idempotency_key(token, resource, key_hash),
-        keys.drain_requested_key(partition),
-    ]
+    script_keys = allocation_keys(token, resource, key_hash)
     encoded = json.dumps(payload)
     ttl = "" if key_hash is None else str(IDEMPOTENCY_TTL_SECONDS)
     seed = key_checked = ""

@@ -124,16 +124,23 @@ class ChatRecord(Record):
 
 
 @dataclass(frozen=True)
-class MessageRecord(Record):
-    """A message accepted by the API (or rewritten by an edit before it was persisted)."""
+class _OfAMessage(Record):
+    """What names a message: its application, its chat and its number."""
 
-    KIND = keys.MESSAGE
     IDENTITY = ("token", "chat_number", "number")
     MODEL = Message
 
     token: str
     chat_number: int
     number: int
+
+
+@dataclass(frozen=True)
+class MessageRecord(_OfAMessage):
+    """A message accepted by the API (or rewritten by an edit before it was persisted)."""
+
+    KIND = keys.MESSAGE
+
     body: str
     created_at: datetime
     updated_at: datetime
@@ -151,15 +158,10 @@ class MessageRecord(Record):
 
 
 @dataclass(frozen=True)
-class EditRecord(Record):
+class EditRecord(_OfAMessage):
     """An edit of a message (PUT, PATCH, the admin): the new content and when it was made."""
 
     KIND = keys.EDIT
-    IDENTITY = ("token", "chat_number", "number")
-    MODEL = Message
 
-    token: str
-    chat_number: int
-    number: int
     body: str
     updated_at: datetime
