@@ -15,7 +15,7 @@ from chatapi.pagination import number_page
 from chatapi.schema.errors import error_responses
 from chatapi.schema.pages import page_of
 from chatapi.schema.parameters import AFTER, BEFORE, CHAT_NUMBER, IDEMPOTENCY_KEY, LIMIT, TOKEN
-from chatapi.throttling import ApplicationCreateRateThrottle
+from chatapi.throttling import CreateRateLimited
 from chats import openapi as docs
 from chats.models import Chat
 from chats.selectors import chat_list
@@ -38,9 +38,7 @@ def _chats_render(page: Sequence[Chat]) -> list[Any]:
     return ChatOutputSerializer(page, many=True).data  # type: ignore[return-value]
 
 
-class ChatListCreateApi(APIView):
-    throttle_classes = [ApplicationCreateRateThrottle]
-
+class ChatListCreateApi(CreateRateLimited):
     @extend_schema(
         operation_id="chats_create",
         summary="Create a chat",

@@ -20,7 +20,7 @@ from chatapi.schema.parameters import (
     MESSAGE_NUMBER,
     TOKEN,
 )
-from chatapi.throttling import ApplicationCreateRateThrottle
+from chatapi.throttling import CreateRateLimited
 from messages_app import openapi as docs
 from messages_app.selectors import message_list
 from messages_app.serializers import (
@@ -34,9 +34,7 @@ from pipeline.edits import message_update
 from pipeline.selectors import chat_locate, message_locate
 
 
-class MessageListCreateApi(APIView):
-    throttle_classes = [ApplicationCreateRateThrottle]
-
+class MessageListCreateApi(CreateRateLimited):
     @extend_schema(
         operation_id="messages_create",
         summary="Post a message",
@@ -77,7 +75,7 @@ class MessageListCreateApi(APIView):
             content=data.validated_data,
             idempotency_key=idempotency_key_from(request),
         )
-        return Response(MessageOutputSerializer(message).data, status=status.HTTP_201_CREATED)
+        return Response(messages_render([message])[0], status=status.HTTP_201_CREATED)
 
     @extend_schema(
         operation_id="messages_list",
@@ -116,7 +114,7 @@ class MessageDetailApi(APIView):
         message = message_locate(
             application=application_get(token=token), chat_number=chat_number, number=number
         )
-        return Response(MessageOutputSerializer(message).data)
+        return Response(messages_render([message])[0])
 
     @extend_schema(
         operation_id="messages_replace",
@@ -169,4 +167,4 @@ class MessageDetailApi(APIView):
             number=number,
             body=data.validated_data["body"],
         )
-        return Response(MessageOutputSerializer(message).data)
+        return Response(messages_render([message])[0])
