@@ -12,7 +12,15 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django_redis.exceptions import ConnectionInterrupted
-from redis.exceptions import ClusterError, RedisClusterException
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisClusterException,
+    TryAgainError,
+)
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -53,17 +61,51 @@ class BacklogFull(ServiceUnavailable):
 # A dependency that is down is not the client's fault, and not a bug either: 503, retry later.
 # What a Redis that cannot answer raises: down, hung, or (a cluster) failing over.
 REDIS_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, ClusterError, RedisClusterException)
+# Error replies of a Redis that is up but will not take a write for now: no replica
+# (min-replicas-to-write), full (noeviction), a read-only replica, loading, busy, a cluster
+# slot being moved or down.
+REDIS_REFUSALS = (
+    "NOREPLICAS",
+    "OOM",
+    "READONLY",
+    "LOADING",
+    "BUSY",
+    "TRYAGAIN",
+    "CLUSTERDOWN",
+    "MASTERDOWN",
+)
+
+
+# The ones redis-py raises as classes of their own (it drops the code from the message).
+REDIS_REFUSAL_ERRORS = (OutOfMemoryError, ReadOnlyError, BusyLoadingError, TryAgainError)
+
+
+def redis_refuses(exc: BaseException) -> bool:
+    """Whether a Redis error reply says "not now" (a 503), rather than a bug of ours."""
+    if isinstance(exc, REDIS_REFUSAL_ERRORS):
+        return True
+    return isinstance(exc, redis.ResponseError) and str(exc).startswith(REDIS_REFUSALS)
+
+
 UNAVAILABLE_ERRORS = (
     *REDIS_UNAVAILABLE,
+    KombuOperationalError,
     ConnectionInterrupted,
     db.OperationalError,
     db.InterfaceError,
 )
 
 
+def unavailable(exc: BaseException) -> bool:
+    """A dependency that is down or refusing for now: not the client's fault, not a bug."""
+    return isinstance(exc, UNAVAILABLE_ERRORS) or redis_refuses(exc)
+
+
 def _unavailable_message(exc: Exception) -> str:
     if isinstance(exc, db.Error):
         return "The database is unavailable; retry."
+    if isinstance(exc, KombuOperationalError):
+        return "The task broker is unavailable; retry."
     return "Redis is unavailable; retry."
 
 
@@ -105,7 +147,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             error_body("payload_too_large", "The request body is larger than 1 MiB."),
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
-    if isinstance(exc, UNAVAILABLE_ERRORS):
+    if unavailable(exc):
         return Response(
             error_body("service_unavailable", _unavailable_message(exc)),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,

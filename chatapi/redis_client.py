@@ -13,15 +13,11 @@ from functools import cache
 import redis
 from django.conf import settings
 from django_redis import get_redis_connection
-from redis.backoff import ExponentialBackoff
+from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
-from chatapi.errors import REDIS_UNAVAILABLE, ServiceUnavailable
-
-# How often a cluster command is retried after a connection error or a moved slot, refreshing
-# the slot table in between; each attempt is bounded by the socket timeout.
-CLUSTER_RETRY_ATTEMPTS = 3
+from chatapi.errors import REDIS_UNAVAILABLE, ServiceUnavailable, redis_refuses
 
 
 @cache
@@ -31,7 +27,11 @@ def _cluster(nodes: tuple[str, ...]) -> RedisCluster:
         startup_nodes=startup,
         socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
         socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), CLUSTER_RETRY_ATTEMPTS),
+        # No command is sent twice: a script whose reply timed out may have run, and running
+        # the allocator again would hand out a second number for one create. A connection
+        # error or a timeout is the contract's 503 (outcome unknown), and the client refreshes
+        # its slot table for the next call. Redirections (MOVED, ASK) are still followed.
+        retry=Retry(NoBackoff(), 0),
         # Slots of a failed master are refused until its replica takes over; the others work
         # (the servers need cluster-require-full-coverage no, as docker-compose sets).
         require_full_coverage=False,
@@ -66,6 +66,13 @@ def redis_unavailable_as_503() -> Iterator[None]:
     """
     try:
         yield
+    except redis.ResponseError as exc:
+        if not redis_refuses(exc):
+            raise
+        raise ServiceUnavailable(
+            "Redis refused the write for now (full, or without a replica), so nothing was "
+            "created; retry."
+        ) from exc
     except REDIS_UNAVAILABLE as exc:
         raise ServiceUnavailable(
             "The number allocator (Redis) failed during the request, so the outcome is unknown: "

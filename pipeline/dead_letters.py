@@ -21,7 +21,7 @@ from typing import Any
 from chatapi.redis_client import redis_connection
 from pipeline import keys, scripts
 from pipeline.journal import Claim, journal_move
-from pipeline.records import ChatRecord, EditRecord, MessageRecord
+from pipeline.records import EditRecord
 
 logger = logging.getLogger(__name__)
 
@@ -52,21 +52,21 @@ def dead_letter_from_edit(edit: EditRecord, error: BaseException) -> str:
 
 
 def _legacy(letter: dict[str, Any]) -> dict[str, Any]:
-    """A letter of the per-row persist and edit tasks, as the entry it describes."""
+    """A letter of the per-row persist and edit tasks, as the entry it describes.
+
+    Its arguments are taken as they are, not decoded: a row became a letter because something
+    in it could not be read (a field missing, ``None``), and the listing must still show it.
+    """
     task, args = letter["task"].rsplit(".", 1)[-1], letter["args"]
-    record: ChatRecord | MessageRecord | EditRecord
-    if task == "chat_persist_task":
-        record = ChatRecord.from_journal(keys.chat_entry(*args[:2]), {"created_at": args[2]})
-    elif task == "message_persist_task":
-        payload = dict(zip(("body", "created_at", "updated_at"), args[3:], strict=True))
-        record = MessageRecord.from_journal(keys.message_entry(*args[:3]), payload)
-    else:
-        payload = dict(zip(("body", "updated_at"), args[3:], strict=True))
-        record = EditRecord.from_journal(keys.entry_name(keys.EDIT, *args[:3]), payload)
-    payload_text = json.dumps(record.to_journal())
+    kind, fields_ = {
+        "chat_persist_task": (keys.CHAT, ("created_at",)),
+        "message_persist_task": (keys.MESSAGE, ("body", "created_at", "updated_at")),
+    }.get(task, (keys.EDIT, ("body", "updated_at")))
+    identity = args[:2] if kind == keys.CHAT else args[:3]
+    payload = dict(zip(fields_, args[len(identity) :], strict=False))
     return {
-        "entry": record.entry,
-        "payload": payload_text,
+        "entry": keys.entry_name(kind, *identity),
+        "payload": json.dumps(payload),
         "error": letter["error"],
         "at": letter["at"],
     }
@@ -93,20 +93,24 @@ def dead_letters_replay(letter_ids: list[str]) -> int:
     """Put these letters' entries back into the journal (an edit: queue it); how many.
 
     A letter another replay took first is skipped, so no row is requeued twice. The entries are
-    due at once: the next drain writes them (the command queues one).
+    due at once: the next drain writes them (the command queues one). An edit's task is queued
+    before its letter is taken: if the broker refuses, the letter stays to be replayed again
+    (an edit applied twice changes nothing: the later ``updated_at`` wins).
     """
+    # Imported here: the task module imports this one (HackSoft's styleguide does the same).
+    from pipeline.tasks import message_edit_task
+
     letters = dead_letters_list()
     by_partition: dict[int, list[Any]] = {}
     for letter_id in letter_ids:
         letter = letters.get(letter_id)
-        if letter is not None:
-            name = keys.EntryName.parse(letter["entry"])
-            args = by_partition.setdefault(name.partition, [time.time()])
-            args += [
-                letter_id,
-                "" if name.kind == keys.EDIT else letter["entry"],
-                letter["payload"],
-            ]
+        if letter is None:
+            continue
+        name = keys.EntryName.parse(letter["entry"])
+        if name.kind == keys.EDIT:
+            message_edit_task.delay(letter["entry"], json.loads(letter["payload"]))
+        args = by_partition.setdefault(name.partition, [time.time()])
+        args += [letter_id, "" if name.kind == keys.EDIT else letter["entry"], letter["payload"]]
     taken = [
         letter_id
         for partition, args in by_partition.items()
@@ -116,11 +120,4 @@ def dead_letters_replay(letter_ids: list[str]) -> int:
             args=args,
         )
     ]
-    # Imported here: the task module imports this one (HackSoft's styleguide does the same).
-    from pipeline.tasks import message_edit_task
-
-    for letter_id in map(scripts.text, taken):
-        letter = letters[letter_id]
-        if keys.EntryName.parse(letter["entry"]).kind == keys.EDIT:
-            message_edit_task.delay(letter["entry"], json.loads(letter["payload"]))
     return len(taken)

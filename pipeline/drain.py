@@ -11,11 +11,11 @@ import time
 
 from django.conf import settings
 
-from chatapi.errors import UNAVAILABLE_ERRORS
+from chatapi.errors import unavailable
 from chatapi.redis_client import redis_connection
 from pipeline import dead_letters, keys
 from pipeline.journal import Claim, journal_claim, journal_release, partitions_due
-from pipeline.legacy import legacy_move
+from pipeline.legacy import legacy_move, partitions_move
 from pipeline.numbering import DRAIN_REQUEST_INTERVAL_MS
 from pipeline.persist import records_persist
 
@@ -72,6 +72,7 @@ def drain_queue_after_connect(*, lease_seconds: float) -> None:
 
     try:
         legacy_move()
+        partitions_move()
         for partition in partitions_due(now=float("inf")):
             drain_idle(partition)
             drain_queue(partition, already_marked=True)
@@ -85,7 +86,8 @@ def drain_queue_after_connect(*, lease_seconds: float) -> None:
 def _claims_persist(claims: list[Claim]) -> None:
     """Write claimed entries in one go; isolate a bad one rather than fail the batch for good.
 
-    An outage (database or Redis unreachable) gives the batch back uncounted and re-raises, so
+    An outage (database, Redis or the broker unreachable, or Redis refusing writes for now)
+    gives the batch back uncounted and re-raises, so
     the drain stops and beat tries again later. Any other error means some entry cannot be
     written: the entries are then written one by one, and one that has failed
     ``PERSIST_MAX_ATTEMPTS`` claims becomes a dead letter instead of blocking the queue forever.
@@ -93,18 +95,19 @@ def _claims_persist(claims: list[Claim]) -> None:
     try:
         records_persist([claim.record() for claim in claims])
         return
-    except UNAVAILABLE_ERRORS:
-        journal_release([c.entry for c in claims], after_seconds=settings.PERSIST_RETRY_SECONDS)
-        raise
-    except Exception:
+    except Exception as error:
+        if unavailable(error):
+            retry = settings.PERSIST_RETRY_SECONDS
+            journal_release([c.entry for c in claims], after_seconds=retry)
+            raise
         logger.exception("a batch of %d rows failed; writing them one by one", len(claims))
     for claim in claims:
         try:
             records_persist([claim.record()])
-        except UNAVAILABLE_ERRORS:
-            journal_release([claim.entry], after_seconds=settings.PERSIST_RETRY_SECONDS)
-            raise
         except Exception as error:
+            if unavailable(error):
+                journal_release([claim.entry], after_seconds=settings.PERSIST_RETRY_SECONDS)
+                raise
             if claim.attempts >= settings.PERSIST_MAX_ATTEMPTS:
                 dead_letters.dead_letter_from_journal(claim, error)
             else:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from chatapi.errors import REDIS_UNAVAILABLE
 from chatapi.redis_client import redis_connection
 from pipeline import keys, scripts
 from pipeline.records import ChatRecord, MessageRecord
@@ -116,12 +117,10 @@ def by_partition(entries: Iterable[str]) -> dict[int, list[str]]:
 
 
 def journal_clear(entries: list[str]) -> None:
-    """Forget persisted entries (after their transaction committed): one transaction per
-    partition (a drained batch is of one)."""
+    """Forget persisted entries (after their transaction committed): one script per partition
+    (a drained batch is of one), which runs even when Redis is full."""
     for partition, names in by_partition(entries).items():
-        pipe = redis_connection().pipeline(transaction=True)
-        _clear(pipe, partition, names)
-        pipe.execute()
+        scripts.run("clear", keys=keys.journal_keys(partition), args=names)
 
 
 def _clear(pipe: Any, partition: int, entries: list[str]) -> None:
@@ -140,11 +139,7 @@ def journal_release(entries: list[str], *, after_seconds: float) -> None:
     due = time.time() + after_seconds
     for partition, names in by_partition(entries).items():
         _, clock, attempts = keys.journal_keys(partition)
-        pipe = redis_connection().pipeline(transaction=True)
-        pipe.zadd(clock, dict.fromkeys(names, due), xx=True)
-        for entry in names:
-            pipe.hincrby(attempts, entry, -1)
-        pipe.execute()
+        scripts.run("release", keys=[clock, attempts], args=[due, *names])
 
 
 def journal_move(entry: str, *, into: Callable[[Any, int], None]) -> None:
@@ -157,20 +152,40 @@ def journal_move(entry: str, *, into: Callable[[Any, int], None]) -> None:
     pipe.execute()
 
 
-def _each_partition(command: Callable[[Any, int], Any]) -> list[Any]:
+def _each_partition(
+    command: Callable[[Any, int], Any], *, skip_unavailable: bool = False
+) -> list[Any]:
     """Run ``command(pipe, partition)`` for every partition, in one pipeline (on a cluster,
-    one per node); the replies in partition order."""
+    one per node); the replies in partition order.
+
+    ``skip_unavailable``: when a node cannot answer (a cluster master down, before its replica
+    takes over), the partitions of the others still answer, and the dead node's are None.
+    """
     pipe = redis_connection().pipeline(transaction=False)
     for partition in keys.partitions():
         command(pipe, partition)
-    return pipe.execute()
+    try:
+        return pipe.execute()
+    except REDIS_UNAVAILABLE:
+        if not skip_unavailable:
+            raise
+    replies = []
+    for partition in keys.partitions():
+        one = redis_connection().pipeline(transaction=False)
+        command(one, partition)
+        try:
+            replies.append(one.execute()[0])
+        except REDIS_UNAVAILABLE:
+            replies.append(None)
+    return replies
 
 
 def partitions_due(now: float | None = None) -> list[int]:
     """The partitions with an entry due now (for beat's sweep)."""
     moment = time.time() if now is None else now
     replies = _each_partition(
-        lambda pipe, p: pipe.zrangebyscore(keys.journal_clock_key(p), "-inf", moment, 0, 1)
+        lambda pipe, p: pipe.zrangebyscore(keys.journal_clock_key(p), "-inf", moment, 0, 1),
+        skip_unavailable=True,
     )
     return [partition for partition, due in zip(keys.partitions(), replies, strict=True) if due]
 

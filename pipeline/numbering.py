@@ -98,6 +98,9 @@ class Allocation:
     replayed: bool
     drain_requested: bool = False
     partition: int = 0  # the application's (pipeline.keys), whose journal holds the row
+    # A replay found in SQL (its key's record was lost with Redis): the row as it is now,
+    # edits included, not as the first call answered it.
+    found_in_sql: bool = False
 
 
 def idempotency_hash(key: str) -> str:
@@ -192,7 +195,9 @@ def _allocate(
             if status == Status.CHECK_KEY and key_hash is not None:
                 found = replay_lookup(key_hash, max(int(result[1]) - 3 * reserve(), 0))
                 if found is not None:
-                    return Allocation(number=found[0], payload=found[1], replayed=True)
+                    return Allocation(
+                        number=found[0], payload=found[1], replayed=True, found_in_sql=True
+                    )
                 key_checked = "1"
                 continue
             current = scripts.text(result[1])

@@ -1,4 +1,6 @@
+#!lua flags=allow-oom
 -- Claim up to a limit of due journal entries, oldest first, for a lease (pipeline.journal).
+-- allow-oom: a full Redis (noeviction) must still drain the journal that filled it.
 -- A claimed entry is due again when the lease runs out, so a drain that dies loses nothing.
 --
 -- KEYS: the journal's entries, its clock, its attempt counts.

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- After rows were committed to SQL: SQL now covers their numbers, so their counters may run
 -- ahead of them by the reserve again (pipeline.numbering). Raises, never lowers, and never
 -- creates a counter.

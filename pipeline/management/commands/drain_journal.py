@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand
 
 from pipeline.drain import journal_drain
 from pipeline.journal import journal_count, journal_make_due, partitions_due
-from pipeline.legacy import legacy_move
+from pipeline.legacy import legacy_move, partitions_move
 
 
 class Command(BaseCommand):
@@ -14,6 +14,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: object) -> None:
         legacy_move()  # rows accepted before an upgrade to partitions
+        partitions_move()  # and before REDIS_PARTITIONS changed
         due = journal_make_due()
         written = sum(
             journal_drain(
