@@ -1,8 +1,8 @@
 """The pipeline for chats on the real database and Redis: accepting a chat and persisting it.
 
 The Celery broker is the real Redis too; no worker runs here, so a queued task stays in the
-queue, where the tests count it (``tests.broker_queue_length``). Task bodies run eagerly only
-where the body is what is tested.
+queue, where the tests count it (``tests.support.tasks.broker_queue_length``). Task bodies run
+eagerly only where the body is what is tested.
 """
 
 from datetime import timedelta
@@ -21,7 +21,7 @@ from pipeline.persist import chats_persist, messages_persist
 from pipeline.records import ChatRecord, MessageRecord
 from pipeline.selectors import chat_locate
 from pipeline.tasks import journal_drain_task
-from tests.support.tasks import broker_queue_length
+from tests.support.tasks import broker_queue_length, drains_allowed
 
 pytestmark = pytest.mark.django_db
 
@@ -40,12 +40,12 @@ def test_chat_create_touches_redis_only(application, django_assert_num_queries):
     assert [chat.number for chat in chats] == [1, 2, 3]
     assert all(chat.pk is None and chat.messages_count == 0 for chat in chats)
     assert not Chat.objects.exists()
-    # Each is in the journal with its own time, and one drain task is in the queue.
+    # Each is in the journal with its own time, and one drain task (per interval) is queued.
     assert journal_get(keys.chat_entry(application.token, 2)) == {
         "created_at": chats[1].created_at.isoformat()
     }
     assert journal_count() == 3
-    assert broker_queue_length() == 1
+    assert 1 <= broker_queue_length() <= drains_allowed(chats[0].created_at, chats[-1].created_at)
 
 
 def test_chat_create_with_a_seen_idempotency_key_creates_nothing(application):

@@ -37,7 +37,7 @@ from pipeline.numbering import application_register
 from pipeline.persist import chats_persist, messages_persist, records_persist
 from pipeline.records import ChatRecord, EditRecord, MessageRecord
 from pipeline.selectors import message_locate
-from tests.support.tasks import broker_queue_length
+from tests.support.tasks import broker_queue_length, drains_allowed
 
 pytestmark = pytest.mark.django_db
 
@@ -96,8 +96,8 @@ def test_message_accept_touches_redis_only(application, django_assert_num_querie
         "updated_at": messages[2].created_at.isoformat(),
     }
     assert journal_count() == 4
-    # Four rows accepted in a burst ask for one drain, which writes them all.
-    assert broker_queue_length() == 1
+    # Four rows accepted in a burst ask for one drain (per interval), which writes them all.
+    assert 1 <= broker_queue_length() <= drains_allowed(chat.created_at, messages[-1].created_at)
 
 
 def test_messages_persist_is_idempotent(application, django_capture_on_commit_callbacks):

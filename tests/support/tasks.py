@@ -7,13 +7,15 @@ what a worker took and has not acknowledged (``unacked_in_broker``).
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.test import TestCase
+from django_redis import get_redis_connection
 
 from chatapi.celery import app as celery_app
-from chatapi.redis_client import redis_connection
 
 
 def queued_tasks() -> list[tuple[str, list[Any], dict[str, Any]]]:
@@ -68,4 +70,13 @@ def broker_queue_length() -> int:
 
 def unacked_in_broker() -> int:
     """Task messages a worker took but has not acknowledged (kombu's Redis ack emulation)."""
-    return int(redis_connection().hlen(f"{settings.REDIS_KEY_PREFIX}:celery:unacked"))
+    return int(get_redis_connection("default").hlen(f"{settings.REDIS_KEY_PREFIX}:celery:unacked"))
+
+
+def drains_allowed(first: datetime, last: datetime) -> int:
+    """At most one drain per DRAIN_REQUEST_INTERVAL_MS of accepted rows: the bound for a burst
+    accepted from ``first`` to ``last`` (a slow machine stretches a burst over intervals)."""
+    from pipeline.numbering import DRAIN_REQUEST_INTERVAL_MS
+
+    elapsed_ms = (last - first).total_seconds() * 1000
+    return 1 + math.ceil(elapsed_ms / DRAIN_REQUEST_INTERVAL_MS)
