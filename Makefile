@@ -22,9 +22,10 @@ bench:
 	$(PYTHON) bench/run.py
 
 # The history checker on more seeds than CI's: SEEDS=50 runs seeds 1 to 50, SEEDS=7-9 or
-# SEEDS=3,8,21 those (~45 s each). It starts its own mariadbd and redis-server; DATABASE_URL
-# only has to name a MySQL/MariaDB (on SQLite the checker skips itself), and nothing is written
-# to it.
+# SEEDS=3,8,21 those (~45 s each), on a standalone Redis and on a Redis Cluster (one of them:
+# ARGS='-k "not cluster"' or ARGS='-k cluster'). It starts its own mariadbd and redis-servers;
+# DATABASE_URL only has to name a MySQL/MariaDB (on SQLite the checker skips itself), and
+# nothing is written to it.
 SEEDS ?= 10
 DATABASE_URL ?= mysql://root@127.0.0.1:3306/test
 soak:  ## the history checker (tests/history) on SEEDS seeds, with a table at the end

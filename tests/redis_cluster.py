@@ -11,6 +11,7 @@ Faults, for failover drills:
 
 - ``kill(node)``: SIGKILL, no goodbye. After ``cluster-node-timeout`` the other masters mark
   it failed and its replica is elected in its place: ``wait_for_failover(node)``.
+- ``restart(node)``: a killed node started again; it rejoins as a replica.
 - ``cut_replication(replica)``: the replica's link to its master goes down and stays down
   (its ``masterauth`` is set to a password its master does not have, so the replica's
   reconnections fail at the handshake, then the current link is killed); writes to the master
@@ -260,6 +261,27 @@ class LocalRedisCluster:
         self._replicas_at_kill[node.port] = [replica.port for replica in self.replicas_of(node)]
         os.killpg(node.process.pid, signal.SIGKILL)
         node.process.wait(timeout=10)
+
+    def restart(self, node: Node, timeout: float = 30) -> float:
+        """Start a killed node again on its port, from its folder (its ``nodes.conf``: the same
+        node ID), with an empty dataset (no persistence here); returns once the cluster is
+        healthy again, and the seconds that took.
+
+        A master that was failed over comes back as a replica of the replica that took its
+        place (the cluster tells it so) and copies its data in a full sync; a replica comes
+        back as a replica of its master, likewise. Restart a master only after its failover:
+        back before it, it would serve its slots with an empty dataset.
+        """
+        assert not node.alive(), f"{node.address} is running"
+        started = time.monotonic()
+        self._spawn(node)
+        _wait(node.client().ping, timeout=10, what=f"redis-server on {node.address}")
+        _wait(
+            lambda: node.role() == "slave" and self.healthy(),
+            timeout=timeout,
+            what=f"{node.address} to rejoin as a replica, and the cluster healthy",
+        )
+        return time.monotonic() - started
 
     def wait_for_failover(self, dead: Node, timeout: float = 30) -> tuple[Node, float]:
         """Wait until a replica of ``dead`` (killed by ``kill``) is a master serving slots, and

@@ -6,7 +6,10 @@ and checks, with the contract (../shared/API.md) and issue 8's invariants I1-I3:
 - ``duplicate_number``: a number handed out twice (I1), among ok creates and persisted rows,
   whatever faults came between: no window excuses it.
 - ``lost_ok``: a 201 not persisted, or not with its body (I3). A create whose allocation fell in
-  a declared power-loss window (from the AOF size noted to the SIGKILL) is excused, and counted.
+  a declared power-loss window (from the AOF size noted to the SIGKILL) is excused, and counted;
+  so is one in a Redis Cluster failover's window (from the cut of the replica's link to the end
+  of the failover), but only for the applications whose slots the failed master held: a window
+  with ``lost_apps`` excuses nothing elsewhere.
 - ``lost_in_flush``: a 201 not persisted, allocated before a FLUSHALL. The contract excepts only
   a machine crash of a Redis with ``appendfsync everysec``; a flush may cost gaps in the
   numbers, never rows. So this is a violation unless ``FLUSH_MAY_LOSE_ROWS`` says otherwise.
@@ -39,8 +42,10 @@ from tests.history.history import (
     CREATE_APP,
     CREATE_CHAT,
     CREATE_MESSAGE,
+    MASTER_FAILOVER,
     READ_CHAT,
     READ_MESSAGE,
+    REDIS_FLUSHALL,
     WALK,
     Fault,
     Op,
@@ -123,28 +128,35 @@ class Checker:
 
     # Loss windows
 
-    def _power_losses(self) -> list[Fault]:
-        return [f for f in self.faults if f.lost_until is not None and f.kind != "redis_flushall"]
+    def _windows(self, app: str) -> list[Fault]:
+        """The declared loss windows that apply to ``app``: global ones, and scoped ones (a
+        Redis Cluster failover) that name it."""
+        return [
+            f
+            for f in self.faults
+            if f.lost_until is not None and (f.lost_apps is None or app in f.lost_apps)
+        ]
 
-    def _flushes(self) -> list[Fault]:
-        return [f for f in self.faults if f.kind == "redis_flushall"]
-
-    def _allocated_in_power_loss(self, key: _Key) -> bool:
-        """Whether the create may have been allocated in a declared power-loss window."""
+    def _allocated_in_loss_window(self, key: _Key) -> Fault | None:
+        """The power-loss or failover window the create may have been allocated in, if any."""
         end = min((op.complete for op in key.oks), default=key.last_complete)
-        return any(
-            key.first.invoke <= (f.lost_until or 0) and end >= (f.lost_from or 0)
-            for f in self._power_losses()
-        )
+        for f in self._windows(key.first.app):
+            if f.kind == REDIS_FLUSHALL:
+                continue
+            if key.first.invoke <= (f.lost_until or 0) and end >= (f.lost_from or 0):
+                return f
+        return None
 
     def _flushed_before_persisted(self, key: _Key) -> bool:
-        return any(key.first.invoke <= (f.lost_until or 0) for f in self._flushes())
-
-    def _loss_between(self, start: float, end: float) -> bool:
         return any(
-            (f.lost_until or 0) >= start and (f.lost_from or 0) <= end
-            for f in self.faults
-            if f.lost_until is not None
+            key.first.invoke <= (f.lost_until or 0)
+            for f in self._windows(key.first.app)
+            if f.kind == REDIS_FLUSHALL
+        )
+
+    def _loss_between(self, app: str, start: float, end: float) -> bool:
+        return any(
+            (f.lost_until or 0) >= start and (f.lost_from or 0) <= end for f in self._windows(app)
         )
 
     def _faults_between(self, start: float, end: float) -> str:
@@ -212,8 +224,10 @@ class Checker:
                 )
 
     def _lost(self, key: _Key, what: str, since: float | None = None) -> None:
-        if self._allocated_in_power_loss(key):
-            self.excused["lost in a power-loss window"] += 1
+        window = self._allocated_in_loss_window(key)
+        if window is not None:
+            what_window = "failover" if window.kind == MASTER_FAILOVER else "power-loss"
+            self.excused[f"lost in a {what_window} window"] += 1
         elif self._flushed_before_persisted(key):
             if FLUSH_MAY_LOSE_ROWS:
                 self.excused["lost to a FLUSHALL"] += 1
@@ -262,7 +276,7 @@ class Checker:
         for body, where in places.items():
             key = self.by_body.get(body)
             if len(where) > 1 and key is not None:
-                if self._loss_between(key.first.invoke, key.last_complete):
+                if self._loss_between(key.first.app, key.first.invoke, key.last_complete):
                     self.excused["persisted twice across a loss window"] += 1
                 else:
                     self._add("persisted_twice", f"{body!r} persisted as {sorted(where)}")
@@ -273,7 +287,7 @@ class Checker:
                 key
                 for key in self.keys.values()
                 if key.first.kind == CREATE_CHAT and key.first.app == token and key.any("unknown")
-                if not key.oks or self._loss_between(key.first.invoke, key.oks[0].complete)
+                if not key.oks or self._loss_between(token, key.first.invoke, key.oks[0].complete)
             ]
             if len(untraced) > len(ambiguous):
                 self._add(
@@ -329,7 +343,7 @@ class Checker:
                     f"{_describe(op)} answered body {op.seen!r} after {_describe(created)}",
                 )
             elif op.status == 404:
-                if self._loss_between(key.first.invoke, op.complete):
+                if self._loss_between(op.app, key.first.invoke, op.complete):
                     self.excused["read 404 across a loss window"] += 1
                 else:
                     self._add("read_your_writes", f"{_describe(op)} after {_describe(created)}")
@@ -366,7 +380,7 @@ class Checker:
             numbers = {op.number for op in attempts.oks}
             if len(numbers) > 1:
                 oks = attempts.oks
-                if self._loss_between(oks[0].complete, oks[-1].invoke):
+                if self._loss_between(attempts.first.app, oks[0].complete, oks[-1].invoke):
                     self.excused["key replayed differently across a loss window"] += 1
                 else:
                     self._add("idempotency", f"key {key} answered {sorted(map(str, numbers))}")
@@ -403,7 +417,7 @@ def _numbers(numbers: list[int]) -> str:
 
 
 def load(directory: Path) -> tuple[list[Op], list[Fault], Database]:
-    """A run saved by test_history.save: the history, the faults and the rows, to check again."""
+    """A run saved by runner.save: the history, the faults and the rows, to check again."""
     ops = read_ops(directory / "history.jsonl")
     lines = (directory / "faults.jsonl").read_text().splitlines()
     faults = [Fault.from_json(line) for line in lines if line]

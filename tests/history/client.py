@@ -240,7 +240,7 @@ class Client:
         attempts = 1
         while op.outcome == "unknown" and attempts < CREATE_ATTEMPTS:
             if time.monotonic() > self.stop_at:
-                break  # left unknown: resolved after the run (test_history.resolve_unknowns)
+                break  # left unknown: resolved after the run (runner.heal_and_drain)
             time.sleep(0.2 * attempts)
             op = self.create_attempt(kind, app, key, chat, body, probe)
             attempts += 1

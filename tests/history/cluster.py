@@ -242,6 +242,19 @@ class Cluster:
     def processes(self) -> list[ServiceProcess]:
         return [*self.servers, *self.workers, *self.retired, *self.redis.processes]
 
+    def log_files(self) -> list[tuple[str, Path]]:
+        """Every process's name and log file."""
+        return [(process.name, process.log_path) for process in self.processes()]
+
+    def logs_tail(self, lines: int = 30) -> str:
+        """The last lines of every process's log, for a run that broke."""
+        parts = []
+        for name, path in self.log_files():
+            text = path.read_text(errors="replace") if path.exists() else ""
+            tail = "\n".join(text.splitlines()[-lines:])
+            parts.append(f"----- {name} ({path}) -----\n{tail}")
+        return "\n".join(parts)
+
     def stop(self) -> None:
         for process in [*self.servers, *self.workers]:
             if process.alive():

@@ -1,4 +1,4 @@
-"""Fixtures of the history checker: the private MariaDB (one per session) and the table."""
+"""Fixtures of the history checker: the private MariaDB (one per session) and the tables."""
 
 from __future__ import annotations
 
@@ -46,10 +46,20 @@ def private_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Privat
             server.stop()
 
 
-@pytest.fixture(scope="session")
-def history_table(request: pytest.FixtureRequest) -> Iterator[list[Row]]:
-    """Rows added by every seed; the whole table is printed once the session ends."""
+def _table(request: pytest.FixtureRequest, title: str) -> Iterator[list[Row]]:
     rows: list[Row] = []
     yield rows
     if len(rows) > 1:
-        to_terminal(request.config, "\nhistory checker, all seeds:\n" + table(rows))
+        to_terminal(request.config, f"\n{title}, all seeds:\n" + table(rows))
+
+
+@pytest.fixture(scope="session")
+def history_table(request: pytest.FixtureRequest) -> Iterator[list[Row]]:
+    """Rows added by every seed; the whole table is printed once the session ends."""
+    yield from _table(request, "history checker")
+
+
+@pytest.fixture(scope="session")
+def history_cluster_table(request: pytest.FixtureRequest) -> Iterator[list[Row]]:
+    """The same for the seeds on a Redis Cluster, in a table of their own."""
+    yield from _table(request, "history checker on a Redis Cluster")

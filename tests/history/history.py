@@ -34,6 +34,9 @@ REDIS_FLUSHALL = "redis_flushall"
 WORKER_SIGKILL = "worker_sigkill"
 WORKER_SIGSTOP = "worker_sigstop"
 MARIADB_RESTART = "mariadb_restart"
+# Faults of a Redis Cluster (3 masters, a replica each): the pipeline's Redis is the cluster.
+MASTER_FAILOVER = "master_failover"
+REPLICA_RESTART = "replica_restart"
 # Not injected: a worker that exited by itself and was started again (issue 8, item 4).
 WORKER_EXITED = "worker_exited"
 
@@ -81,7 +84,14 @@ class Fault:
 
     ``lost_from``/``lost_until`` declare a loss window: for a power loss, from the moment the
     AOF size was noted to the SIGKILL (what Redis acknowledged in between may be lost); for a
-    FLUSHALL, ``lost_until`` is the flush (everything not persisted by then is gone).
+    FLUSHALL, ``lost_until`` is the flush (everything not persisted by then is gone); for a
+    master failover of a Redis Cluster, from the cut of the replica's link to the end of the
+    failover (what the master acknowledged after the cut never reached its successor).
+
+    A window applies to every application unless ``lost_apps`` names the ones it applies to:
+    a failover loses only what the failed master held, the slots in ``lost_slots``. The nemesis
+    knows the slots; the test names the applications after the run (``sharded.scope``), since
+    clients create applications the nemesis never hears of.
     """
 
     kind: str
@@ -90,6 +100,8 @@ class Fault:
     detail: str = ""
     lost_from: float | None = None
     lost_until: float | None = None
+    lost_slots: list[list[int]] | None = None  # [[first, last], ...] slot ranges
+    lost_apps: list[str] | None = None  # tokens; None: every application
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

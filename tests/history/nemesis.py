@@ -13,6 +13,10 @@
 
 After each fault, a worker that exited by itself (issue 8, item 4) is started again and that is
 recorded as ``worker_exited``.
+
+Those are the faults of one standalone Redis (``ALL_FAULTS``). On a Redis Cluster the Redis
+faults are ``master_failover`` and ``replica_restart`` instead (``CLUSTER_FAULTS``, injected by
+``cluster_nemesis.ClusterNemesis``); the worker and MariaDB faults are the same.
 """
 
 from __future__ import annotations
@@ -27,10 +31,12 @@ import redis
 from tests.history.cluster import LEASE_SECONDS, Cluster
 from tests.history.history import (
     MARIADB_RESTART,
+    MASTER_FAILOVER,
     REDIS_FLUSHALL,
     REDIS_POWER_LOSS,
     REDIS_SIGKILL,
     REDIS_SIGTERM,
+    REPLICA_RESTART,
     WORKER_EXITED,
     WORKER_SIGKILL,
     WORKER_SIGSTOP,
@@ -46,6 +52,15 @@ ALL_FAULTS = (
     WORKER_SIGSTOP,
     MARIADB_RESTART,
 )
+# A Redis Cluster's run: its own Redis faults, and the same worker and MariaDB faults.
+CLUSTER_FAULTS = (
+    MASTER_FAILOVER,
+    REPLICA_RESTART,
+    WORKER_SIGKILL,
+    WORKER_SIGSTOP,
+    MARIADB_RESTART,
+)
+KNOWN_FAULTS = tuple(dict.fromkeys(ALL_FAULTS + CLUSTER_FAULTS))
 # The first fault comes after this much traffic, the last this long before the end.
 QUIET_START = 2.5
 QUIET_END = 3.0
@@ -56,9 +71,9 @@ def schedule(
 ) -> list[tuple[float, str]]:
     """``[(seconds after the start, fault kind), ...]``: every kind once in an order drawn from
     the seed (as far as the run is long enough), then kinds drawn at random."""
-    unknown = set(allowed) - set(ALL_FAULTS)
+    unknown = set(allowed) - set(KNOWN_FAULTS)
     if unknown:
-        raise ValueError(f"no such fault: {sorted(unknown)}; the kinds are {ALL_FAULTS}")
+        raise ValueError(f"no such fault: {sorted(unknown)}; the kinds are {KNOWN_FAULTS}")
     rng = random.Random(seed)  # noqa: S311 - a schedule, not a secret
     kinds = rng.sample(allowed, len(allowed))
     plan: list[tuple[float, str]] = []

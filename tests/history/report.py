@@ -17,6 +17,8 @@ SHORT_FAULTS = {
     "worker_sigstop": "wstop",
     "mariadb_restart": "db",
     "worker_exited": "wexit",
+    "master_failover": "fover",
+    "replica_restart": "rkill",
 }
 HEADER = ("seed", "ops", "ok", "fail", "unknown", "faults", "violations")
 
@@ -73,7 +75,9 @@ def details(seed: int, result: Result, faults: list[Fault]) -> str:
     lines += [
         f"  {fault.start:.2f}-{fault.end:.2f} {fault.kind} {fault.detail}".rstrip()
         + (
-            f" (loss window {fault.lost_from:.2f}-{fault.lost_until:.2f})"
+            f" (loss window {fault.lost_from:.2f}-{fault.lost_until:.2f}"
+            + (f", for {len(fault.lost_apps)} applications" if fault.lost_apps is not None else "")
+            + ")"
             if fault.lost_until is not None and fault.lost_from is not None
             else ""
         )

@@ -6,6 +6,7 @@ No process is started; these run in milliseconds, on both passes of the suite.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from typing import Any
 
@@ -16,6 +17,7 @@ from tests.history.checker import Database, check
 from tests.history.history import (
     CREATE_CHAT,
     CREATE_MESSAGE,
+    MASTER_FAILOVER,
     READ_CHAT,
     READ_MESSAGE,
     REDIS_FLUSHALL,
@@ -25,6 +27,7 @@ from tests.history.history import (
     Fault,
     Op,
 )
+from tests.history.sharded import scope, slot_of
 
 APP = "a" * 40
 _ids = itertools.count()
@@ -203,3 +206,70 @@ def test_walks_out_of_order_or_unlike_the_database_are_found():
 def test_a_5xx_other_than_503_is_found():
     ops = [chat(1.0, 1, "c1"), op(CREATE_CHAT, 1.1, "unknown", status=500, key="c2")]
     assert kinds(ops, db({1}, {})) == {"server_error": 1}
+
+
+# A Redis Cluster: a failover's loss window applies to the failed master's applications only.
+
+OTHER = "b" * 40  # an application on another master
+
+
+def on_other(created: Op) -> Op:
+    return dataclasses.replace(created, app=OTHER)
+
+
+def failover(lost_from: float, lost_until: float, apps: list[str]) -> Fault:
+    return Fault(
+        MASTER_FAILOVER,
+        lost_from,
+        lost_until + 1.0,
+        lost_from=lost_from,
+        lost_until=lost_until,
+        lost_slots=[[0, 5460]],
+        lost_apps=apps,
+    )
+
+
+def test_a_failover_window_excuses_only_its_master_s_applications():
+    mine = message(1.1, 1, 1, "m1")
+    others = on_other(message(1.1, 1, 1, "o1"))
+    reads = [
+        op(READ_MESSAGE, 1.5, "fail", chat=1, number=1, body="body m1", of=mine.id),
+        on_other(op(READ_MESSAGE, 1.5, "fail", chat=1, number=1, body="body o1", of=others.id)),
+    ]
+    ops = [chat(1.0, 1, "c1"), on_other(chat(1.0, 1, "o-c1")), mine, others, *reads]
+    rows = Database(chats={APP: {1}, OTHER: {1}}, messages={})
+    result = check(ops, [failover(1.05, 2.0, [APP])], rows)
+    # The other master's 201 and its read are not excused by this master's window.
+    assert result.by_kind() == {"lost_ok": 1, "read_your_writes": 1}
+    assert all(others.id in violation.detail for violation in result.violations)
+    assert result.excused == {"lost in a failover window": 1, "read 404 across a loss window": 1}
+    # Unscoped (lost_apps None), the same window covers every application.
+    unscoped = dataclasses.replace(failover(1.05, 2.0, [APP]), lost_apps=None)
+    assert kinds(ops, rows, [unscoped]) == {}
+
+
+def test_a_number_repeated_across_a_failover_is_found():
+    """The promoted replica never saw message 2 and chat 2, which the dead master handed out
+    after the cut: handing them out again is a violation that no window excuses."""
+    ops = [
+        chat(1.0, 1, "c1"),
+        message(1.1, 1, 1, "m1"),
+        message(1.3, 1, 2, "m2"),  # acknowledged by the master after the cut, lost with it
+        chat(1.4, 2, "c2"),  # likewise
+        message(3.0, 1, 2, "m3"),  # after the failover: number 2 again
+        chat(3.1, 2, "c3"),  # chat 2 again
+    ]
+    rows = db({1, 2}, {(1, 1): "body m1", (1, 2): "body m3"})
+    found = kinds(ops, rows, [failover(1.2, 2.5, [APP])])
+    assert found == {"duplicate_number": 2}
+
+
+def test_scope_names_the_applications_in_the_failed_master_s_slots():
+    tokens = {APP, OTHER}
+    assert slot_of(APP) != slot_of(OTHER)
+    window = failover(1.0, 2.0, [])
+    window = dataclasses.replace(window, lost_slots=[[slot_of(APP), slot_of(APP)]], lost_apps=None)
+    flush = Fault(REDIS_FLUSHALL, 1.3, 1.31, lost_from=1.3, lost_until=1.31)
+    scoped_window, same_flush = scope([window, flush], tokens)
+    assert scoped_window.lost_apps == [APP]
+    assert same_flush == flush

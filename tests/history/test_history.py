@@ -1,80 +1,32 @@
-"""The history checker, one test per seed: traffic and faults, then the history against the rows.
+"""The history checker on one standalone Redis, one test per seed (the seed's work: ``runner``).
 
-Per seed: a fresh Redis (AOF, ``appendfsync everysec``), two gunicorn servers and two Celery
-workers on the session's private MariaDB; a few applications and chats made before the faults;
-``CLIENT_PROCESSES`` client processes of ``THREADS_PER_PROCESS`` threads for
-``TRAFFIC_SECONDS`` while the nemesis works through its schedule. Then every fault is healed,
-creates still of unknown outcome are retried with their Idempotency-Key until they get an
-answer, the journal is drained (``manage.py drain_journal``, until the database stops
-changing), and the checker compares the history with the rows. The test fails on any
-violation, after printing the seed's row of the table and the first violations in detail.
+Per seed: a fresh Redis (AOF, ``appendfsync everysec``), which is the numbering, the journal,
+the cache and the broker, two gunicorn servers and two Celery workers on the session's private
+MariaDB; the nemesis restarts, kills, power-cuts and flushes that Redis, and kills, stops and
+restarts the workers and MariaDB (``nemesis.ALL_FAULTS``).
 
-Seeds: ``CI_SEEDS`` by default; ``HISTORY_SEEDS=50`` runs seeds 1 to 50, ``HISTORY_SEEDS=3,8``
-those two, ``HISTORY_SEEDS=7-9`` seeds 7 to 9 (``make soak SEEDS=...``).
-``HISTORY_SECONDS`` changes the traffic's length, ``HISTORY_FAULTS=worker_sigkill,redis_sigterm``
-limits the nemesis to those kinds.
+Seeds: ``CI_SEEDS`` by default; ``HISTORY_SEEDS``, ``HISTORY_SECONDS`` and ``HISTORY_FAULTS`` as
+``runner`` says (``make soak SEEDS=...``).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import random
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
-from tests.history.checker import Database, check, tokens_of
-from tests.history.client import (
-    Client,
-    ClientConfig,
-    Http,
-    Knowledge,
-)
 from tests.history.cluster import Cluster, PrivateMariaDB
-from tests.history.history import CREATE_CHAT, Fault, Op, Recorder, read_ops
 from tests.history.nemesis import ALL_FAULTS, Nemesis, schedule
-from tests.history.report import Row, details, table
-from tests.support.terminal import to_terminal
+from tests.history.report import Row
+from tests.history.runner import TRAFFIC_SECONDS, history_faults, history_seeds, run_seed
 
 # The seeds CI runs: together they inject every kind of fault several times (see the README).
 CI_SEEDS = (1, 2, 3, 4)
-TRAFFIC_SECONDS = float(os.environ.get("HISTORY_SECONDS", "25"))
-CLIENT_PROCESSES = 3
-THREADS_PER_PROCESS = 5
-APPLICATIONS = 3
-CHATS_PER_APPLICATION = 2
-# After the run: how long an unknown create is retried, and how long the drain may take.
-RESOLVE_SECONDS = 30
-DRAIN_SECONDS = 60
 
 pytestmark = [pytest.mark.history, pytest.mark.e2e]
 
 
-def history_seeds() -> list[int]:
-    """``HISTORY_SEEDS``: unset, CI_SEEDS; ``N``, seeds 1 to N; ``A-B``, A to B; ``A,B,...``."""
-    raw = os.environ.get("HISTORY_SEEDS", "").strip()
-    if not raw:
-        return list(CI_SEEDS)
-    if raw.isdigit():
-        return list(range(1, int(raw) + 1))
-    if "-" in raw:
-        first, last = raw.split("-", 1)
-        return list(range(int(first), int(last) + 1))
-    return [int(part) for part in raw.replace(",", " ").split()]
-
-
-def history_faults() -> tuple[str, ...]:
-    """``HISTORY_FAULTS=a,b``: only these kinds of fault (to chase one); unset, all of them."""
-    raw = os.environ.get("HISTORY_FAULTS", "").strip()
-    return tuple(raw.replace(",", " ").split()) if raw else ALL_FAULTS
-
-
-@pytest.mark.parametrize("seed", history_seeds())
+@pytest.mark.parametrize("seed", history_seeds(CI_SEEDS))
 def test_history(
     seed: int,
     private_mariadb: PrivateMariaDB,
@@ -83,198 +35,12 @@ def test_history(
     request: pytest.FixtureRequest,
 ) -> None:
     cluster = Cluster(tmp_path, private_mariadb)
-    try:
-        cluster.start()
-        ops, faults, nemesis_errors = run(seed, cluster, tmp_path)
-        healed = heal_and_drain(seed, cluster, ops)
-        db = database_rows(private_mariadb, tokens_of(ops))
-    except BaseException:
-        to_terminal(request.config, logs(cluster))
-        raise
-    finally:
-        cluster.stop()
-
-    save(tmp_path, ops, faults, db)
-    result = check(ops, faults, db)
-    row = Row.of(seed, ops, faults, result)
-    history_table.append(row)
-    to_terminal(
-        request.config,
-        f"\n{table([row])}\n{details(seed, result, faults)}"
-        + (f"\n  healing: {', '.join(healed)}" if healed else "")
-        + f"\n  rows checked: {sum(map(len, db.chats.values()))} chats, "
-        f"{len(db.messages)} messages; history in {tmp_path}",
+    plan = schedule(seed, TRAFFIC_SECONDS, history_faults(ALL_FAULTS))
+    run_seed(
+        seed,
+        cluster,
+        lambda: Nemesis(cluster, seed, plan),
+        history_table,
+        tmp_path,
+        request,
     )
-    assert not nemesis_errors, nemesis_errors
-    assert not result.violations, f"seed {seed}: {dict(result.by_kind())} (details above)"
-
-
-def run(seed: int, cluster: Cluster, directory: Path) -> tuple[list[Op], list[Fault], list[str]]:
-    """Setup, then the clients' traffic under the nemesis; the history and the faults."""
-    recorder = Recorder()
-    setup = _client("setup", seed, cluster, recorder, {}, stop_at=time.monotonic() + 60)
-    apps: dict[str, list[int]] = {}
-    for _ in range(APPLICATIONS):
-        token = setup.create_app()
-        assert token is not None, recorder.ops()[-1]
-        apps[token] = []
-        for _ in range(CHATS_PER_APPLICATION):
-            created = setup.create(CREATE_CHAT, token)
-            assert created.outcome == "ok", created
-            apps[token].append(created.number or 0)
-
-    started_at = time.monotonic() + 1.0  # the clients' interpreters start meanwhile
-    stop_at = started_at + TRAFFIC_SECONDS
-    clients = []
-    logs_open = []
-    for process in range(CLIENT_PROCESSES):
-        config = ClientConfig(
-            seed=seed,
-            process=process,
-            threads=THREADS_PER_PROCESS,
-            ports=cluster.ports,
-            apps=apps,
-            stop_at=stop_at,
-            output=str(directory / f"history-{process}.jsonl"),
-        )
-        path = directory / f"client-{process}.json"
-        path.write_text(config.to_json())
-        log = (directory / f"client-{process}.log").open("wb")
-        logs_open.append(log)
-        clients.append(
-            (
-                config,
-                subprocess.Popen(  # noqa: S603 - our interpreter, our module
-                    [sys.executable, "-m", "tests.history.client", str(path)],
-                    cwd=settings.BASE_DIR,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                ),
-            )
-        )
-    nemesis = Nemesis(cluster, seed, schedule(seed, TRAFFIC_SECONDS, history_faults()))
-    nemesis.start(started_at)
-    ops = recorder.ops()
-    try:
-        for config, popen in clients:
-            code = popen.wait(timeout=TRAFFIC_SECONDS + 120)
-            log_text = (directory / f"client-{config.process}.log").read_text(errors="replace")
-            assert code == 0, f"client {config.process} exited {code}:\n{log_text}"
-            ops += read_ops(Path(config.output))
-    finally:
-        nemesis.stop()
-        for _, popen in clients:
-            if popen.poll() is None:
-                popen.kill()
-                popen.wait()
-        for log in logs_open:
-            log.close()
-    return ops, nemesis.faults, nemesis.errors
-
-
-def _client(
-    name: str,
-    seed: int,
-    cluster: Cluster,
-    recorder: Recorder,
-    apps: dict[str, list[int]],
-    stop_at: float,
-) -> Client:
-    rng = random.Random(f"{seed}-{name}")  # noqa: S311 - not a secret
-    return Client(
-        name=name,
-        seed=seed,
-        http_=Http(cluster.ports, rng),
-        recorder=recorder,
-        knowledge=Knowledge(apps),
-        rng=rng,
-        stop_at=stop_at,
-    )
-
-
-def heal_and_drain(seed: int, cluster: Cluster, ops: list[Op]) -> list[str]:
-    """Heal every fault, answer the creates still unknown, and persist the whole journal.
-
-    The retries are part of the history (``ops`` grows): a create whose outcome stayed unknown
-    is sent again with its Idempotency-Key until it is answered, which is what the contract
-    tells a client to do; the answer says which number it had, or that it had none.
-    """
-    healed = cluster.heal()
-    recorder = Recorder()
-    resolver = _client("resolver", seed, cluster, recorder, {}, stop_at=float("inf"))
-    keys: dict[str, list[Op]] = {}
-    for op in ops:
-        if op.key is not None:
-            keys.setdefault(op.key, []).append(op)
-    deadline = time.monotonic() + RESOLVE_SECONDS
-    for attempts in keys.values():
-        if any(op.outcome != "unknown" for op in attempts):
-            continue
-        first = attempts[0]
-        while time.monotonic() < deadline:
-            op = resolver.create_attempt(
-                first.kind, first.app, first.key or "", first.chat, first.body, first.probe
-            )
-            if op.outcome != "unknown":
-                break
-            time.sleep(0.5)
-    ops += recorder.ops()
-    if recorder.ops():
-        healed.append(f"{len(recorder.ops())} retries of unknown creates")
-
-    deadline = time.monotonic() + DRAIN_SECONDS
-    tokens = tokens_of(ops)
-    before = database_rows(cluster.mariadb, tokens)
-    while True:
-        report = cluster.manage("drain_journal").strip()
-        time.sleep(1.0)
-        after = database_rows(cluster.mariadb, tokens)
-        if after == before and report.endswith(" 0 left."):
-            break
-        assert time.monotonic() < deadline, f"the journal did not drain: {report}"
-        before = after
-    return healed
-
-
-def database_rows(mariadb: PrivateMariaDB, tokens: set[str]) -> Database:
-    db = Database(chats={token: set() for token in tokens})
-    if not tokens:
-        return db
-    conn = mariadb.connect()
-    try:
-        cursor = conn.cursor()
-        marks = ", ".join(["%s"] * len(tokens))  # placeholders only: no value in the SQL
-        apps = f"JOIN applications a ON a.id = c.application_id WHERE a.token IN ({marks})"
-        cursor.execute(f"SELECT a.token, c.number FROM chats c {apps}", sorted(tokens))  # noqa: S608
-        for token, number in cursor.fetchall():
-            db.chats[token].add(int(number))
-        cursor.execute(
-            f"SELECT a.token, c.number, m.number, m.body FROM messages m "  # noqa: S608
-            f"JOIN chats c ON c.id = m.chat_id {apps}",
-            sorted(tokens),
-        )
-        for token, chat, number, body in cursor.fetchall():
-            db.messages[(token, int(chat), int(number))] = body
-    finally:
-        conn.close()
-    return db
-
-
-def save(directory: Path, ops: list[Op], faults: list[Fault], db: Database) -> None:
-    """What the checker read, to read again: ``history.jsonl``, ``faults.jsonl``, ``rows.json``."""
-    (directory / "history.jsonl").write_text("".join(op.to_json() + "\n" for op in ops))
-    (directory / "faults.jsonl").write_text("".join(f.to_json() + "\n" for f in faults))
-    rows = {
-        "chats": {token: sorted(numbers) for token, numbers in db.chats.items()},
-        "messages": [[*place, body] for place, body in sorted(db.messages.items())],
-    }
-    (directory / "rows.json").write_text(json.dumps(rows, ensure_ascii=False))
-
-
-def logs(cluster: Cluster, lines: int = 30) -> str:
-    """The last lines of every process's log, for a run that broke."""
-    parts = []
-    for process in cluster.processes():
-        tail = "\n".join(process.log().splitlines()[-lines:])
-        parts.append(f"----- {process.name} ({process.log_path}) -----\n{tail}")
-    return "\n".join(parts)
