@@ -188,6 +188,10 @@ class LocalRedisCluster:
                     "",
                     "--appendonly",
                     "no",
+                    # A replica that (re)joins is copied at once, not after the default 5 s
+                    # that a diskless sync waits for more replicas to share it.
+                    "--repl-diskless-sync-delay",
+                    "0",
                     "--daemonize",
                     "no",
                 ],
