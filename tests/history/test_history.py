@@ -34,8 +34,8 @@ def test_history(
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> None:
-    cluster = Cluster(tmp_path, private_mariadb)
     plan = schedule(seed, TRAFFIC_SECONDS, history_faults(ALL_FAULTS))
+    cluster = Cluster(tmp_path, private_mariadb)
     run_seed(
         seed,
         cluster,

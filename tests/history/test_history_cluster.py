@@ -39,8 +39,8 @@ def test_history_cluster(
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> None:
-    cluster = ShardedCluster(tmp_path, private_mariadb)
     plan = failover_first(schedule(seed, TRAFFIC_SECONDS, history_faults(CLUSTER_FAULTS)))
+    cluster = ShardedCluster(tmp_path, private_mariadb)
     run_seed(
         seed,
         cluster,
