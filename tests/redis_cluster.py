@@ -124,8 +124,16 @@ class Node:
 class LocalRedisCluster:
     """``masters`` masters with ``replicas`` replica(s) each, in a temporary directory."""
 
-    def __init__(self, masters: int = 3, replicas: int = 0, node_timeout_ms: int = 1000) -> None:
+    def __init__(
+        self,
+        masters: int = 3,
+        replicas: int = 0,
+        node_timeout_ms: int = 1000,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        """``extra_args``: more ``redis-server`` options for every node (``--name value``)."""
         self.masters_wanted = masters
+        self.extra_args = list(extra_args)
         self.replicas = replicas
         self.node_timeout_ms = node_timeout_ms
         self.root = Path(tempfile.mkdtemp(prefix="redis-cluster-"))
@@ -188,12 +196,9 @@ class LocalRedisCluster:
                     "",
                     "--appendonly",
                     "no",
-                    # A replica that (re)joins is copied at once, not after the default 5 s
-                    # that a diskless sync waits for more replicas to share it.
-                    "--repl-diskless-sync-delay",
-                    "0",
                     "--daemonize",
                     "no",
+                    *self.extra_args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
