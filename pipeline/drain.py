@@ -15,7 +15,7 @@ from chatapi.errors import unavailable
 from chatapi.redis_client import redis_connection
 from pipeline import dead_letters, keys
 from pipeline.journal import Claim, journal_claim, journal_release, partitions_due
-from pipeline.legacy import legacy_move, partitions_move
+from pipeline.legacy import misplaced_move
 from pipeline.numbering import DRAIN_REQUEST_INTERVAL_MS
 from pipeline.persist import records_persist
 
@@ -71,8 +71,7 @@ def drain_queue_after_connect(*, lease_seconds: float) -> None:
     from pipeline.tasks import journal_sweep_task
 
     try:
-        legacy_move()
-        partitions_move()
+        misplaced_move()
         for partition in partitions_due(now=float("inf")):
             drain_idle(partition)
             drain_queue(partition, already_marked=True)
@@ -87,10 +86,10 @@ def _claims_persist(claims: list[Claim]) -> None:
     """Write claimed entries in one go; isolate a bad one rather than fail the batch for good.
 
     An outage (database, Redis or the broker unreachable, or Redis refusing writes for now)
-    gives the batch back uncounted and re-raises, so
-    the drain stops and beat tries again later. Any other error means some entry cannot be
-    written: the entries are then written one by one, and one that has failed
-    ``PERSIST_MAX_ATTEMPTS`` claims becomes a dead letter instead of blocking the queue forever.
+    gives the batch back uncounted and re-raises, so the drain stops and beat tries again
+    later. Any other error means some entry cannot be written: the entries are then written
+    one by one, and one that has failed ``PERSIST_MAX_ATTEMPTS`` claims becomes a dead letter
+    instead of blocking the queue forever.
     """
     try:
         records_persist([claim.record() for claim in claims])

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand
 
 from pipeline.drain import journal_drain
 from pipeline.journal import journal_count, journal_make_due, partitions_due
-from pipeline.legacy import legacy_move, partitions_move
+from pipeline.legacy import misplaced_move
 
 
 class Command(BaseCommand):
@@ -13,8 +13,7 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: object, **options: object) -> None:
-        legacy_move()  # rows accepted before an upgrade to partitions
-        partitions_move()  # and before REDIS_PARTITIONS changed
+        misplaced_move()  # rows accepted before an upgrade or a change of REDIS_PARTITIONS
         due = journal_make_due()
         written = sum(
             journal_drain(
