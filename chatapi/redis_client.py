@@ -71,7 +71,7 @@ def redis_unavailable_as_503() -> Iterator[None]:
             raise
         raise ServiceUnavailable(
             "Redis refused the write for now (full, or without a replica), so nothing was "
-            "created; retry."
+            "written; retry."
         ) from exc
     except REDIS_UNAVAILABLE as exc:
         raise ServiceUnavailable(
