@@ -129,7 +129,8 @@ REDIS_CLUSTER_NODES = env.list("REDIS_CLUSTER_NODES", default=[])
 # that every script and transaction touches one cluster slot: an application's counters, its
 # Idempotency-Keys, and its share of the journal and the dead letters. Set it once: changing it
 # moves applications between partitions (their counters are then reseeded, with a jump of the
-# reserve, and rows in the old partitions' journals wait for `manage.py drain_journal`).
+# reserve, and the first worker to connect, or `manage.py drain_journal`, moves the pending rows
+# and dead letters to their new partitions; stop the API while you change it).
 REDIS_PARTITIONS = env.int("REDIS_PARTITIONS", default=256)
 
 # https://github.com/jazzband/django-redis#configure-as-cache-backend
