@@ -15,11 +15,13 @@ from chatapi.pagination import number_page
 from chatapi.schema.errors import error_responses
 from chatapi.schema.pages import page_of
 from chatapi.schema.parameters import AFTER, BEFORE, CHAT_NUMBER, IDEMPOTENCY_KEY, LIMIT, TOKEN
+from chatapi.serializer_fields import timestamp_render
 from chatapi.throttling import CreateRateLimited
 from chats import openapi as docs
 from chats.models import Chat
 from chats.selectors import chat_list
 from pipeline.accept import chat_accept
+from pipeline.records import ChatRecord
 from pipeline.selectors import chat_locate
 
 
@@ -31,6 +33,18 @@ class ChatOutputSerializer(serializers.Serializer):
     )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+
+
+def chat_created_render(chat: ChatRecord) -> dict[str, Any]:
+    """A chat just accepted, as ChatOutputSerializer renders it (no messages yet, never
+    updated), without DRF's field objects: the create is a hot path."""
+    created = timestamp_render(chat.created_at)
+    return {
+        "number": chat.number,
+        "messages_count": 0,
+        "created_at": created,
+        "updated_at": created,
+    }
 
 
 def _chats_render(page: Sequence[Chat]) -> list[Any]:
@@ -73,7 +87,7 @@ class ChatListCreateApi(CreateRateLimited):
         if not token_is_well_formed(token):
             raise NotFound("No application with this token.")
         chat = chat_accept(token=token, idempotency_key=idempotency_key_from(request))
-        return Response(ChatOutputSerializer(chat).data, status=status.HTTP_201_CREATED)
+        return Response(chat_created_render(chat), status=status.HTTP_201_CREATED)
 
     @extend_schema(
         operation_id="chats_list",

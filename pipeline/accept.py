@@ -12,9 +12,7 @@ from django.utils import timezone
 
 from applications.services import application_to_reseed, counter_reseed
 from chatapi.errors import IdempotencyKeyReused, NotFound
-from chats.models import Chat
 from chats.selectors import chat_created_with_key, chat_find, chat_highest_number
-from messages_app.models import Message
 from messages_app.selectors import message_created_with_key, message_highest_number
 from pipeline.drain import drain_queue
 from pipeline.numbering import (
@@ -54,10 +52,11 @@ def chat_replay(token: str, key_hash: str, lowest: int) -> tuple[int, dict[str, 
     return row.number, ChatRecord.from_model(row, token=token).to_journal()
 
 
-def chat_accept(*, token: str, idempotency_key: str | None = None) -> Chat:
+def chat_accept(*, token: str, idempotency_key: str | None = None) -> ChatRecord:
     """Allocate the next chat number and journal the chat; touches Redis only, never SQL.
 
-    A retry carrying an Idempotency-Key already seen gets the first call's chat back.
+    The chat as created, the record the journal holds. A retry carrying an Idempotency-Key
+    already seen gets the first call's chat back.
     """
     draft = ChatRecord(
         token=token, number=0, created_at=timezone.now(), idempotency_key=_key_hash(idempotency_key)
@@ -70,8 +69,10 @@ def chat_accept(*, token: str, idempotency_key: str | None = None) -> Chat:
         idempotency=idempotency_key,
     )
     _accepted(allocation)
-    chat = ChatRecord.from_journal(draft.entry, allocation.payload)
-    return replace(chat, number=allocation.number).to_model()
+    if not allocation.replayed:
+        return replace(draft, number=allocation.number)
+    first = ChatRecord.from_journal(draft.entry, allocation.payload)
+    return replace(first, number=allocation.number)
 
 
 def message_counter_reseed(
@@ -111,8 +112,11 @@ def message_replay(
 
 def message_accept(
     *, token: str, chat_number: int, content: dict[str, Any], idempotency_key: str | None = None
-) -> Message:
+) -> MessageRecord:
     """Allocate the next message number and journal the message; Redis only, never SQL.
+
+    The message as created, the record the journal holds (the view renders it as it is: no
+    model instance is built on the hot path).
 
     ``content`` is what the client sent (the input serializer's validated data). The chat may
     have been accepted a moment ago and not be persisted yet: the allocator knows it. A retry
@@ -139,10 +143,12 @@ def message_accept(
         replay_lookup=lambda key_hash, lowest: message_replay(token, chat_number, key_hash, lowest),
         idempotency=idempotency_key,
     )
+    if not allocation.replayed:
+        _accepted(allocation)
+        return replace(draft, number=allocation.number)
     first = MessageRecord.from_journal(draft.entry, allocation.payload)
     # A replay found in SQL is compared with nothing: its row may have been edited since.
-    if allocation.replayed and not allocation.found_in_sql and first.content() != draft.content():
+    if not allocation.found_in_sql and first.content() != draft.content():
         raise IdempotencyKeyReused("This Idempotency-Key was already used with a different body.")
-    _accepted(allocation)
     # A create answers its message as created: a replay too, whatever was edited since.
-    return replace(first, number=allocation.number, updated_at=first.created_at).to_model()
+    return replace(first, number=allocation.number, updated_at=first.created_at)

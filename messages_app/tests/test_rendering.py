@@ -1,11 +1,13 @@
-"""A page of messages is rendered without DRF's per-field machinery, to the very same JSON."""
+"""Pages and creates are rendered without DRF's per-field machinery, to the very same JSON."""
 
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from chats.apis import ChatOutputSerializer, chat_created_render
 from messages_app.apis import MessageOutputSerializer, messages_render
 from messages_app.models import Message
+from pipeline.records import ChatRecord, MessageRecord
 
 
 @pytest.mark.parametrize(
@@ -23,3 +25,20 @@ def test_messages_render_answers_what_the_serializer_answers(moment):
     ]
 
     assert messages_render(messages) == MessageOutputSerializer(messages, many=True).data
+
+
+def test_a_message_just_accepted_renders_as_its_row_would():
+    """A create answers the record it journaled, with no model instance: the same JSON."""
+    moment = datetime(2026, 12, 1, 8, 0, 0, 5, tzinfo=UTC)
+    record = MessageRecord(
+        token="t", chat_number=3, number=9, body="hi", created_at=moment, updated_at=moment
+    )
+
+    assert messages_render([record]) == MessageOutputSerializer([record.to_model()], many=True).data
+
+
+def test_a_chat_just_accepted_renders_as_its_row_would():
+    moment = datetime(2026, 12, 1, 8, 0, 0, 5, tzinfo=UTC)
+    record = ChatRecord(token="t", number=4, created_at=moment)
+
+    assert chat_created_render(record) == ChatOutputSerializer(record.to_model()).data
