@@ -11,11 +11,12 @@ from rest_framework.request import Request
 from chatapi.errors import ApiError
 
 HEADER = "Idempotency-Key"
+META_KEY = "HTTP_IDEMPOTENCY_KEY"
 _VALID = re.compile(r"[\x20-\x7e]{1,255}")
 
 
 def idempotency_key_from(request: Request) -> str | None:
-    key = request.headers.get(HEADER)
+    key = request.META.get(META_KEY)  # not request.headers: it copies every header
     if key is None:
         return None
     if not _VALID.fullmatch(key):

@@ -15,6 +15,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
 HEADER = "X-Request-ID"
+META_KEY = "HTTP_X_REQUEST_ID"
 # Letters, digits and the punctuation trace ids use (UUIDs, "Root=1-5f84c7a4-...", "abc:def");
 # no white space, quotes or control characters.
 _SANE = re.compile(r"[A-Za-z0-9._:=+/-]{1,128}")
@@ -24,7 +25,8 @@ current_request_id: ContextVar[str] = ContextVar("current_request_id", default="
 
 
 def request_id_from(request: HttpRequest) -> str:
-    given = request.headers.get(HEADER, "")
+    # META rather than request.headers, which copies every header into a dict of its own.
+    given = request.META.get(META_KEY, "")
     return given if _SANE.fullmatch(given) else uuid.uuid4().hex
 
 

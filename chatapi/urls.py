@@ -9,13 +9,22 @@ from chatapi.errors import not_found_view
 
 register_converter(PositiveNumberConverter, "number")
 
+# The apps' routes use the converter: imported once it is registered.
+import applications.urls  # noqa: E402
+import chats.urls  # noqa: E402
+import messages_app.urls  # noqa: E402
+import search.urls  # noqa: E402
+
 SCHEMA_JSON = "/api/schema/?format=json"
 
+# Every app's routes in one list, not an include() each: a request is matched against one
+# resolver under api/v1/, instead of descending through one per app (a create's resolution
+# took a tenth of its view's time). The search route comes before the message routes.
 api_v1 = [
-    path("", include("applications.urls")),
-    path("", include("chats.urls")),
-    path("", include("search.urls")),
-    path("", include("messages_app.urls")),
+    *applications.urls.urlpatterns,
+    *chats.urls.urlpatterns,
+    *search.urls.urlpatterns,
+    *messages_app.urls.urlpatterns,
 ]
 
 urlpatterns = [

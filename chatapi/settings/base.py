@@ -321,6 +321,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["chatapi.parsers.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "chatapi.negotiation.FirstRendererNegotiation",
     "EXCEPTION_HANDLER": "chatapi.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "chatapi.schema.autoschema.AutoSchema",
 }
