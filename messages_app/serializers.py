@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from chatapi.serializer_fields import StrictTextField, timestamp_render
+from chatapi.serializers import FieldsBuiltOnceSerializer
 
 
 @extend_schema_serializer(component_name="Message")
@@ -50,7 +51,7 @@ def messages_render(messages: Sequence[Rendered]) -> list[dict[str, Any]]:
 
 
 @extend_schema_serializer(component_name="MessageCreate")
-class MessageInputSerializer(serializers.Serializer):
+class MessageInputSerializer(FieldsBuiltOnceSerializer):
     body = StrictTextField(
         max_length=settings.MESSAGE_BODY_MAX_LENGTH,
         help_text="Any text but blank, stored exactly (emoji included).",
@@ -58,7 +59,7 @@ class MessageInputSerializer(serializers.Serializer):
 
 
 @extend_schema_serializer(component_name="MessagePatch")
-class MessagePatchSerializer(serializers.Serializer):
+class MessagePatchSerializer(FieldsBuiltOnceSerializer):
     body = StrictTextField(
         max_length=settings.MESSAGE_BODY_MAX_LENGTH,
         required=False,
