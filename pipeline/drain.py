@@ -43,6 +43,14 @@ def drain_queue(
         logger.exception("could not queue a journal drain; beat will")
 
 
+def drain_queue_later(partition: int, *, after_ms: int) -> None:
+    """Queue a drain in ``after_ms``, holding the drain-requested marker until it runs, so
+    the rows accepted meanwhile wait for it instead of each interval queueing one more."""
+    marker = keys.drain_requested_key(partition)
+    redis_connection().set(marker, 1, px=after_ms + DRAIN_REQUEST_INTERVAL_MS)
+    drain_queue(partition, already_marked=True, countdown=after_ms / 1000)
+
+
 def drain_idle(partition: int) -> None:
     """An idle drain clears the marker, so the next accepted row queues a drain at once."""
     redis_connection().delete(keys.drain_requested_key(partition))
@@ -113,14 +121,23 @@ def _claims_persist(claims: list[Claim]) -> None:
                 logger.exception("could not write %s (attempt %d)", claim.entry, claim.attempts)
 
 
-def journal_drain(partition: int, *, batch_size: int, time_budget_seconds: float) -> int:
-    """Write what a partition's journal holds, a batch per transaction, until it is empty;
-    how many rows.
+def journal_drain(
+    partition: int,
+    *,
+    batch_size: int,
+    time_budget_seconds: float,
+    pause_after_partial_ms: int = 0,
+) -> int:
+    """Write what a partition's journal holds, a batch per transaction; how many rows.
 
     A full batch means more is waiting, so another drain is queued to put an idle worker to
-    work too. When the journal looks empty the drain clears the drain-requested marker and
-    looks once more: a row accepted while the marker was still set is either taken by that
-    last look or asks for a drain of its own, never left waiting for beat.
+    work too, and this one goes on. A partial batch, with ``pause_after_partial_ms``, is the
+    last: the next drain is queued that much later (and the drain-requested marker held until
+    then, so accepted rows queue none of their own), to find a batch where looping at once
+    would find a few rows per transaction. Without it, the drain goes on until the journal is
+    empty. When the journal looks empty the drain clears the marker and looks once more: a
+    row accepted while the marker was still set is either taken by that last look or asks for
+    a drain of its own, never left waiting for beat.
     """
     deadline = time.monotonic() + time_budget_seconds
     written = 0
@@ -132,10 +149,14 @@ def journal_drain(partition: int, *, batch_size: int, time_budget_seconds: float
             claims = journal_claim(partition, limit=batch_size, lease_seconds=lease)
             if not claims:
                 return written
-        if len(claims) == batch_size:
+        full = len(claims) == batch_size
+        if full:
             drain_queue(partition)
         _claims_persist(claims)
         written += len(claims)
+        if not full and pause_after_partial_ms:
+            drain_queue_later(partition, after_ms=pause_after_partial_ms)
+            return written
         if time.monotonic() > deadline:
             drain_queue(partition)  # hand over rather than hold one worker for ever
             return written

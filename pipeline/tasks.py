@@ -44,6 +44,7 @@ def journal_drain_task(partition: int) -> int:
         partition,
         batch_size=settings.PERSIST_BATCH_SIZE,
         time_budget_seconds=settings.PERSIST_DRAIN_SECONDS,
+        pause_after_partial_ms=settings.PERSIST_PAUSE_AFTER_PARTIAL_MS,
     )
 
 

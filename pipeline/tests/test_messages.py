@@ -37,7 +37,12 @@ from pipeline.numbering import application_register
 from pipeline.persist import chats_persist, messages_persist, records_persist
 from pipeline.records import ChatRecord, EditRecord, MessageRecord
 from pipeline.selectors import message_locate
-from tests.support.tasks import broker_queue_length, drains_allowed
+from tests.support.tasks import (
+    broker_queue_length,
+    drains_allowed,
+    queued_tasks,
+    queued_tasks_with_eta,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -258,9 +263,11 @@ def test_message_edit_apply_waits_for_the_row_and_keeps_the_latest_edit(
     assert Message.objects.values_list("body", "updated_at").get() == ("new", later)
 
 
+@pytest.mark.parametrize("pause_ms", [0, 250])
 def test_journal_drain_writes_everything_a_batch_per_transaction(
-    application, django_capture_on_commit_callbacks, django_assert_max_num_queries
+    application, django_capture_on_commit_callbacks, pause_ms
 ):
+    """Full batches go on at once, with a pause after a partial batch or without one."""
     chat = chat_accept(token=application.token)
     bodies = [f"message {n}" for n in range(1, 8)]
     for body in bodies:
@@ -268,7 +275,10 @@ def test_journal_drain_writes_everything_a_batch_per_transaction(
     edited = message_update(application=application, chat_number=1, number=7, body="seventh")
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert journal_drain(part(application), batch_size=3, time_budget_seconds=60) == 8
+        written = journal_drain(
+            part(application), batch_size=3, time_budget_seconds=60, pause_after_partial_ms=pause_ms
+        )
+        assert written == 8
 
     persisted = Chat.objects.get()
     assert (persisted.number, persisted.created_at) == (1, chat.created_at)
@@ -280,6 +290,36 @@ def test_journal_drain_writes_everything_a_batch_per_transaction(
     assert journal_count() == 0
     # A full batch asked for a second drain, to put another worker to work.
     assert broker_queue_length() >= 1
+
+
+def test_a_partial_batch_is_the_last_and_the_next_drain_comes_after_the_pause(
+    application, django_capture_on_commit_callbacks
+):
+    """Under load a drain looping at once finds a few rows per pass; with the pause, the rows
+    accepted after a partial batch wait for one drain, queued for later, and queue none."""
+    chat_accept(token=application.token)
+    for n in range(3):
+        message_accept(token=application.token, chat_number=1, content={"body": f"{n}"})
+    queued_tasks()  # the drain the first row asked for: this test runs it by hand
+
+    with django_capture_on_commit_callbacks(execute=True):
+        drained_at = timezone.now()
+        written = journal_drain(
+            part(application), batch_size=10, time_budget_seconds=60, pause_after_partial_ms=250
+        )
+    assert written == 4
+    for n in range(3, 6):
+        message_accept(token=application.token, chat_number=1, content={"body": f"{n}"})
+
+    # One drain queued, by the drain, to run a pause later; the three rows asked for none.
+    [(name, args, _kwargs, eta)] = queued_tasks_with_eta()
+    assert (name, args) == ("pipeline.tasks.journal_drain_task", [part(application)])
+    assert eta is not None
+    assert drained_at + timedelta(milliseconds=250) <= eta < timezone.now() + timedelta(seconds=1)
+    assert journal_count() == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        assert journal_drain(part(application), batch_size=10, time_budget_seconds=60) == 3
+    assert Message.objects.count() == 6
 
 
 def test_a_claim_whose_lease_ran_out_is_claimed_again(application):

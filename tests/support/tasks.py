@@ -24,6 +24,11 @@ def queued_tasks() -> list[tuple[str, list[Any], dict[str, Any]]]:
     Read with kombu, Celery's own transport library, as a worker would; each message is
     acknowledged, so the tasks are the caller's to run (``run_task``) in any order it likes.
     """
+    return [(name, args, kwargs) for name, args, kwargs, _eta in queued_tasks_with_eta()]
+
+
+def queued_tasks_with_eta() -> list[tuple[str, list[Any], dict[str, Any], datetime | None]]:
+    """``queued_tasks``, each with the time it may run from (a countdown's), or None."""
     tasks = []
     with celery_app.connection_for_write() as broker:
         queue = broker.SimpleQueue(celery_app.conf.task_default_queue)
@@ -34,7 +39,9 @@ def queued_tasks() -> list[tuple[str, list[Any], dict[str, Any]]]:
                 except queue.Empty:
                     break
                 args, kwargs, _embed = message.decode()
-                tasks.append((message.headers["task"], args, kwargs))
+                eta = message.headers.get("eta")
+                when = None if eta is None else datetime.fromisoformat(eta)
+                tasks.append((message.headers["task"], args, kwargs, when))
                 message.ack()
         finally:
             queue.close()
