@@ -4,7 +4,7 @@
 --
 -- SCENARIO and its arguments:
 --   healthz                                  GET /healthz (the framework floor)
---   chat_create    TOKEN                     POST /api/v1/apps/TOKEN/chats with {}
+--   chat_create    TOKEN[,TOKEN...]          POST /api/v1/apps/TOKEN/chats with {}, cycling over the tokens
 --   message_create TOKEN FIRST COUNT         POST .../chats/N/messages, N cycling over FIRST..FIRST+COUNT-1
 --   message_list   TOKEN CHAT AFTER_MAX      GET .../chats/CHAT/messages?limit=50&after=<random 0..AFTER_MAX>
 --   message_search TOKEN CHAT Q1,Q2,...      GET .../chats/CHAT/messages/search?q=<random Qi> (URL-encoded)
@@ -21,6 +21,7 @@ end
 
 local scenario, prefix, first_chat, chat_count, after_max
 local queries = {}
+local chat_prefixes = {}
 local counter = 0
 local json_headers = { ["Content-Type"] = "application/json" }
 statuses = {}
@@ -29,7 +30,11 @@ function init(args)
   scenario = args[1]
   local token = args[2]
   prefix = "/api/v1/apps/" .. (token or "")
-  if scenario == "message_create" then
+  if scenario == "chat_create" then
+    for each in string.gmatch(token, "[^,]+") do
+      table.insert(chat_prefixes, "/api/v1/apps/" .. each .. "/chats")
+    end
+  elseif scenario == "message_create" then
     first_chat, chat_count = tonumber(args[3]), tonumber(args[4])
   elseif scenario == "message_list" then
     prefix = prefix .. "/chats/" .. args[3] .. "/messages?limit=50&after="
@@ -50,7 +55,7 @@ function request()
   if scenario == "healthz" then
     return wrk.format("GET", "/healthz")
   elseif scenario == "chat_create" then
-    return wrk.format("POST", prefix .. "/chats", json_headers, "{}")
+    return wrk.format("POST", chat_prefixes[counter % #chat_prefixes + 1], json_headers, "{}")
   elseif scenario == "message_create" then
     local chat = first_chat + counter % chat_count
     local body = string.format(

@@ -39,15 +39,20 @@ def messages_render(messages: Sequence[Rendered]) -> list[dict[str, Any]]:
     DRF builds and runs four field objects per message; a page of 200 cost more than the
     query that read it.
     """
-    return [
-        {
-            "number": message.number,
-            "body": message.body,
-            "created_at": timestamp_render(message.created_at),
-            "updated_at": timestamp_render(message.updated_at),
-        }
-        for message in messages
-    ]
+    return [_message_render(message) for message in messages]
+
+
+def _message_render(message: Rendered) -> dict[str, Any]:
+    created = timestamp_render(message.created_at)
+    # A message never edited (every create's answer) has one time: rendered once.
+    same = message.updated_at == message.created_at
+    updated = created if same else timestamp_render(message.updated_at)
+    return {
+        "number": message.number,
+        "body": message.body,
+        "created_at": created,
+        "updated_at": updated,
+    }
 
 
 @extend_schema_serializer(component_name="MessageCreate")

@@ -44,11 +44,18 @@ def drain_queue(
 
 
 def drain_queue_later(partition: int, *, after_ms: int) -> None:
-    """Queue a drain in ``after_ms``, holding the drain-requested marker until it runs, so
-    the rows accepted meanwhile wait for it instead of each interval queueing one more."""
-    marker = keys.drain_requested_key(partition)
-    redis_connection().set(marker, 1, px=after_ms + DRAIN_REQUEST_INTERVAL_MS)
-    drain_queue(partition, already_marked=True, countdown=after_ms / 1000)
+    """Queue a drain in ``after_ms``, unless one is queued for then already, and hold the
+    drain-requested marker until it runs, so the rows accepted meanwhile wait for it.
+
+    Several drains can end on a partial batch at once (the extra drains full batches queued
+    find a journal nearly empty): they queue one later drain between them, not one each,
+    which would go on as that many chains of drains on a few rows each.
+    """
+    pipe = redis_connection().pipeline(transaction=False)  # one slot: both keys carry {pN}
+    pipe.set(keys.drain_requested_key(partition), 1, px=after_ms + DRAIN_REQUEST_INTERVAL_MS)
+    pipe.set(keys.drain_later_key(partition), 1, nx=True, px=after_ms)
+    if pipe.execute()[1]:
+        drain_queue(partition, already_marked=True, countdown=after_ms / 1000)
 
 
 def drain_idle(partition: int) -> None:

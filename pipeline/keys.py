@@ -16,6 +16,8 @@ token's CRC-32, modulo); every key one script touches carries its partition's ha
   (pipeline.journal). A drain claims from one partition.
 - ``{pN}:drain-requested``: set while a drain of the partition is queued, so one request per
   interval queues one.
+- ``{pN}:drain-later``: set while a drain queued for after a pause is waiting, so drains that
+  each end on a partial batch queue one between them (pipeline.drain.drain_queue_later).
 - ``{pN}:dead-letters`` (hash): entries that kept failing (pipeline.dead_letters).
 - ``changed:applications``, ``changed:chats`` (sets, one key per command, no tag): parents
   whose counts are stale (pipeline.counters).
@@ -92,6 +94,10 @@ def journal_keys(partition: int) -> list[str]:
 
 def drain_requested_key(partition: int) -> str:
     return redis_key(_tag(partition), "drain-requested")
+
+
+def drain_later_key(partition: int) -> str:
+    return redis_key(_tag(partition), "drain-later")
 
 
 def dead_letters_key(partition: int) -> str:

@@ -322,6 +322,24 @@ def test_a_partial_batch_is_the_last_and_the_next_drain_comes_after_the_pause(
     assert Message.objects.count() == 6
 
 
+def test_drains_that_each_end_on_a_partial_batch_queue_one_later_drain(
+    application, django_capture_on_commit_callbacks
+):
+    """The extra drains full batches queued end on partial batches together: one later drain
+    between them, or they would go on as that many chains."""
+    chat_accept(token=application.token)
+    queued_tasks()
+    for n in range(3):
+        message_accept(token=application.token, chat_number=1, content={"body": f"{n}"})
+        with django_capture_on_commit_callbacks(execute=True):
+            journal_drain(
+                part(application), batch_size=10, time_budget_seconds=60, pause_after_partial_ms=500
+            )
+
+    assert [name for name, *_ in queued_tasks_with_eta()] == ["pipeline.tasks.journal_drain_task"]
+    assert Message.objects.count() == 3
+
+
 def test_a_claim_whose_lease_ran_out_is_claimed_again(application):
     """A drain killed mid-batch never gives its claim back; the lease running out does."""
     chat_accept(token=application.token)
