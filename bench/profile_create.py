@@ -7,7 +7,9 @@ the chat are created through the API first) and Redis db 8 under a key prefix of
 removed at the end. It prints the CPU time (``time.process_time``) per request of
 ``GET /healthz`` (the framework's floor), ``POST .../chats`` and ``POST .../messages``, then
 the top entries of a cProfile of the message creates by their own time, and the calls made
-per create. The figures of record are in docs/benchmarks.md ("Where a create's CPU goes").
+per create. Two reference views, served only here, show what the frameworks cost before any
+of our work: a plain Django view and a DRF ``APIView`` that each parse the same JSON body and
+answer it with a 201. The figures of record are in docs/benchmarks.md ("Where a create's CPU goes").
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import secrets
 import sys
 import tempfile
 import time
+import types
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -59,6 +62,33 @@ def configure(database: Path, redis_url: str, prefix: str) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+
+
+def reference_routes() -> None:
+    """The project's URLs plus the two reference views, for this process only."""
+    from django.conf import settings
+    from django.http import HttpRequest, JsonResponse
+    from django.urls import include, path
+    from django.views.decorators.csrf import csrf_exempt
+    from rest_framework.request import Request
+    from rest_framework.response import Response
+    from rest_framework.views import APIView
+
+    @csrf_exempt
+    def plain(request: HttpRequest) -> JsonResponse:
+        return JsonResponse(json.loads(request.body), status=201)
+
+    class Framework(APIView):
+        def post(self, request: Request) -> Response:
+            return Response(request.data, status=201)
+
+    urls = types.ModuleType("profile_urls")
+    urls.urlpatterns = [  # type: ignore[attr-defined]
+        path("reference/django", plain),
+        path("reference/drf", Framework.as_view()),
+        path("", include("chatapi.urls")),
+    ]
+    settings.ROOT_URLCONF = urls
 
 
 class Wsgi:
@@ -133,6 +163,7 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    reference_routes()
     wsgi = Wsgi()
     token = json.loads(expect(wsgi.call("POST", "/api/v1/apps", {"name": "profile"}), 201))["token"]
     chats = f"/api/v1/apps/{token}/chats"
@@ -149,17 +180,29 @@ def run(args: argparse.Namespace) -> None:
     def healthz() -> None:
         expect(wsgi.call("GET", "/healthz"), 200)
 
+    def plain_django() -> None:
+        expect(wsgi.call("POST", "/reference/django", body), 201)
+
+    def plain_drf() -> None:
+        expect(wsgi.call("POST", "/reference/drf", body), 201)
+
     n = args.requests
-    for call in (healthz, create_chat, create_message):  # warm: imports, scripts loaded
+    calls = {
+        "GET /healthz (the floor)": healthz,
+        "POST a Django view (reference)": plain_django,
+        "POST a DRF APIView (reference)": plain_drf,
+        "POST chats": create_chat,
+        "POST messages": create_message,
+    }
+    for call in calls.values():  # warm: imports, scripts loaded
         for _ in range(50):
             call()
-    floor, _ = cpu_per_request([healthz] * n)
-    chat, _ = cpu_per_request([create_chat] * n)
-    message, _ = cpu_per_request([create_message] * n)
-    print(f"CPU per request, {n} each, one process (ms):")
-    print(f"  GET /healthz      {floor:.3f}")
-    print(f"  POST chats        {chat:.3f}  ({chat / floor:.1f}x the floor)")
-    print(f"  POST messages     {message:.3f}  ({message / floor:.1f}x the floor)")
+    print(f"CPU per request, {n} each, one process (ms), and the floor / it:")
+    floor = None
+    for name, call in calls.items():
+        cost, _ = cpu_per_request([call] * n)
+        floor = floor or cost
+        print(f"  {name:34} {cost:.3f}  {floor / cost:.2f}")
 
     profile = cProfile.Profile(time.process_time)
     profile.enable()
