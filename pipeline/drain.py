@@ -23,11 +23,16 @@ logger = logging.getLogger(__name__)
 
 
 def drain_queue(
-    partition: int, *, already_marked: bool = False, countdown: float | None = None
+    partition: int,
+    *,
+    already_marked: bool = False,
+    countdown: float | None = None,
+    later: bool = False,
 ) -> None:
     """Queue a drain of a partition, unless one was queued less than an interval ago.
 
     ``already_marked``: the caller's Lua script set the marker and asks to queue the task.
+    ``later``: the drain a pause announced (``drain_queue_later``).
     A failure to queue is logged and forgiven: beat's sweep queues drains every few seconds.
     """
     if not already_marked and not redis_connection().set(
@@ -38,24 +43,30 @@ def drain_queue(
     from pipeline.tasks import journal_drain_task
 
     try:
-        journal_drain_task.apply_async(args=(partition,), countdown=countdown)
+        kwargs = {"later": True} if later else {}
+        journal_drain_task.apply_async(args=(partition,), kwargs=kwargs, countdown=countdown)
     except Exception:
         logger.exception("could not queue a journal drain; beat will")
 
 
 def drain_queue_later(partition: int, *, after_ms: int) -> None:
-    """Queue a drain in ``after_ms``, unless one is queued for then already, and hold the
+    """Queue a drain in ``after_ms``, unless one is announced already, and hold the
     drain-requested marker until it runs, so the rows accepted meanwhile wait for it.
 
     Several drains can end on a partial batch at once (the extra drains full batches queued
     find a journal nearly empty): they queue one later drain between them, not one each,
-    which would go on as that many chains of drains on a few rows each.
+    which would go on as that many chains of drains on a few rows each. ``{pN}:drain-later``
+    announces it from when it is queued until it starts (``journal_drain`` with ``later``
+    deletes it), not for a time of its own: a worker whose clock runs ahead, or a broker that
+    rounds a countdown down, may start it early, and it must then be free to queue the next.
     """
+    announce = DRAIN_REQUEST_INTERVAL_MS + after_ms
     pipe = redis_connection().pipeline(transaction=False)  # one slot: both keys carry {pN}
-    pipe.set(keys.drain_requested_key(partition), 1, px=after_ms + DRAIN_REQUEST_INTERVAL_MS)
-    pipe.set(keys.drain_later_key(partition), 1, nx=True, px=after_ms)
+    pipe.set(keys.drain_requested_key(partition), 1, px=announce)
+    # Expires as well, should the task be lost (a worker killed holding it): a bounded stall.
+    pipe.set(keys.drain_later_key(partition), 1, nx=True, px=announce)
     if pipe.execute()[1]:
-        drain_queue(partition, already_marked=True, countdown=after_ms / 1000)
+        drain_queue(partition, already_marked=True, countdown=after_ms / 1000, later=True)
 
 
 def drain_idle(partition: int) -> None:
@@ -134,6 +145,7 @@ def journal_drain(
     batch_size: int,
     time_budget_seconds: float,
     pause_after_partial_ms: int = 0,
+    later: bool = False,
 ) -> int:
     """Write what a partition's journal holds, a batch per transaction; how many rows.
 
@@ -142,13 +154,17 @@ def journal_drain(
     last: the next drain is queued that much later (and the drain-requested marker held until
     then, so accepted rows queue none of their own), to find a batch where looping at once
     would find a few rows per transaction. Without it, the drain goes on until the journal is
-    empty. When the journal looks empty the drain clears the marker and looks once more: a
-    row accepted while the marker was still set is either taken by that last look or asks for
-    a drain of its own, never left waiting for beat.
+    empty. ``later``: this is the drain such a pause queued.
+
+    When the journal looks empty the drain clears the marker and looks once more: a row
+    accepted while the marker was still set is either taken by that last look or asks for a
+    drain of its own, never left waiting for beat.
     """
     deadline = time.monotonic() + time_budget_seconds
     written = 0
     lease = settings.PERSIST_LEASE_SECONDS
+    if later:  # the drain a pause announced has started: the next pause may announce one
+        redis_connection().delete(keys.drain_later_key(partition))
     while True:
         claims = journal_claim(partition, limit=batch_size, lease_seconds=lease)
         if not claims:

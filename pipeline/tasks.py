@@ -39,12 +39,13 @@ def message_edit_task(entry: str, payload: dict[str, Any]) -> None:
 # Not retried: when the database is down the drain gives its batch back and beat runs a new
 # drain every JOURNAL_DRAIN_EVERY_SECONDS; nothing depends on this message being delivered.
 @shared_task(acks_late=False)
-def journal_drain_task(partition: int) -> int:
+def journal_drain_task(partition: int, later: bool = False) -> int:
     return drain.journal_drain(
         partition,
         batch_size=settings.PERSIST_BATCH_SIZE,
         time_budget_seconds=settings.PERSIST_DRAIN_SECONDS,
         pause_after_partial_ms=settings.PERSIST_PAUSE_AFTER_PARTIAL_MS,
+        later=later,
     )
 
 

@@ -340,20 +340,16 @@ def test_drains_that_each_end_on_a_partial_batch_queue_one_later_drain(
     assert Message.objects.count() == 3
 
 
-def test_bug_a_later_drain_run_before_its_drain_later_key_expires_queues_no_drain(
+def test_a_later_drain_started_early_still_queues_the_next(
     application, django_capture_on_commit_callbacks
 ):
-    """attack13: the later drain's ETA is a wall-clock time the queuing worker computed, the
-    ``{pN}:drain-later`` key's life is Redis's own ``PX``: a worker whose clock is a few ms
-    ahead of the queuing one's (another host), or a broker that rounds the countdown down
-    (Celery's native delayed delivery on quorum queues takes ``int(countdown)`` seconds: 0),
-    runs the later drain while the key still lives. If that drain finds rows, it ends on a
-    partial batch, its own drain_queue_later is deduped by the key it was queued under, and
-    it re-arms the drain-requested marker: the rows accepted next queue no drain, and no
-    drain is queued at all. They wait for beat's sweep (JOURNAL_DRAIN_EVERY_SECONDS).
-
-    Suspect: pipeline/drain.py drain_queue_later, ``SET {pN}:drain-later NX PX after_ms``
-    dedupes on a key that a drain of the same chain can still see."""
+    """Found by an outside review: the later drain's ETA is a time the queuing worker's clock
+    computed, the ``{pN}:drain-later`` key's life was Redis's own ``PX``. A worker whose clock
+    is ahead (another host), or a broker that rounds the countdown down (Celery's native
+    delayed delivery on quorum queues takes ``int(countdown)`` seconds: 0), runs the later
+    drain while the key still lives; ending on a partial batch, it was deduped by the key it
+    was queued under and re-armed the drain-requested marker, so the rows accepted next had
+    no drain coming, only beat's sweep. The later drain now deletes the key when it starts."""
     chat_accept(token=application.token)
     message_accept(token=application.token, chat_number=1, content={"body": "0"})
     queued_tasks()  # the drain the first row asked for: run by hand below
@@ -362,13 +358,14 @@ def test_bug_a_later_drain_run_before_its_drain_later_key_expires_queues_no_drai
             part(application), batch_size=10, time_budget_seconds=60, pause_after_partial_ms=500
         )
     message_accept(token=application.token, chat_number=1, content={"body": "1"})
-    [(name, args, _kwargs, _eta)] = queued_tasks_with_eta()  # the later drain
+    [(name, args, kwargs, _eta)] = queued_tasks_with_eta()  # the later drain
+    assert kwargs == {"later": True}
 
     # Run now, as a worker whose clock is ahead of the queuing one's (by more than this
     # drain's own run) would, or quorum queues' delayed delivery: the key still lives.
     with django_capture_on_commit_callbacks(execute=True):
         written = journal_drain(
-            *args, batch_size=10, time_budget_seconds=60, pause_after_partial_ms=500
+            *args, **kwargs, batch_size=10, time_budget_seconds=60, pause_after_partial_ms=500
         )
     assert written == 1
     message_accept(token=application.token, chat_number=1, content={"body": "2"})
