@@ -143,8 +143,8 @@ def message_accept(
         replay_lookup=lambda key_hash, lowest: message_replay(token, chat_number, key_hash, lowest),
         idempotency=idempotency_key,
     )
+    _accepted(allocation)
     if not allocation.replayed:
-        _accepted(allocation)
         return replace(draft, number=allocation.number)
     first = MessageRecord.from_journal(draft.entry, allocation.payload)
     # A replay found in SQL is compared with nothing: its row may have been edited since.
