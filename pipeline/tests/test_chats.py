@@ -10,13 +10,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from applications.models import Application
-from applications.tests.factories import ApplicationFactory
 from chats.models import Chat
 from pipeline import counters, keys, selectors
 from pipeline.accept import chat_accept
 from pipeline.journal import journal_count, journal_get
-from pipeline.numbering import application_register
 from pipeline.persist import chats_persist, messages_persist
 from pipeline.records import ChatRecord, MessageRecord
 from pipeline.selectors import chat_locate
@@ -24,13 +21,6 @@ from pipeline.tasks import journal_drain_task
 from tests.support.tasks import broker_queue_length, drains_allowed
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def application() -> Application:
-    application = ApplicationFactory()
-    application_register(token=application.token)
-    return application
 
 
 def test_chat_create_touches_redis_only(application, django_assert_num_queries):

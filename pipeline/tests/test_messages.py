@@ -15,7 +15,6 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from applications.models import Application
-from applications.tests.factories import ApplicationFactory
 from chatapi.celery import app as celery_app
 from chatapi.errors import NotFound
 from chats.models import Chat
@@ -33,7 +32,6 @@ from pipeline.journal import (
     journal_get,
     journal_make_due,
 )
-from pipeline.numbering import application_register
 from pipeline.persist import chats_persist, messages_persist, records_persist
 from pipeline.records import ChatRecord, EditRecord, MessageRecord
 from pipeline.selectors import message_locate
@@ -45,13 +43,6 @@ from tests.support.tasks import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def application() -> Application:
-    application = ApplicationFactory()
-    application_register(token=application.token)
-    return application
 
 
 @pytest.fixture
