@@ -264,12 +264,16 @@ class LocalRedisCluster:
 
     # --- faults ---------------------------------------------------------------------------
 
-    def kill(self, node: Node) -> None:
-        """SIGKILL the node (its replicas are remembered, for ``wait_for_failover``)."""
+    def kill(self, node: Node) -> float:
+        """SIGKILL the node (its replicas are remembered, for ``wait_for_failover``); returns
+        the monotonic time of the signal. Its clients see their connections reset from then
+        on, before the process is reaped, which is when this returns."""
         assert node.process is not None
         self._replicas_at_kill[node.port] = [replica.port for replica in self.replicas_of(node)]
+        signalled_at = time.monotonic()
         os.killpg(node.process.pid, signal.SIGKILL)
         node.process.wait(timeout=10)
+        return signalled_at
 
     def restart(self, node: Node, timeout: float = 30) -> float:
         """Start a killed node again on its port, from its folder (its ``nodes.conf``: the same

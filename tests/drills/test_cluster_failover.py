@@ -135,8 +135,7 @@ def test_a_master_lost_mid_burst_repeats_no_number(
     cluster.cut_replication(replica)
     cut_at = time.monotonic()
     time.sleep(0.5)  # the victim acknowledges creates its replica never sees
-    cluster.kill(victim)
-    killed_at = time.monotonic()
+    killed_at = cluster.kill(victim)  # when the signal went: answers can fail from then
     promoted, failover_seconds = cluster.wait_for_failover(victim)
     failed_over_at = time.monotonic()
     time.sleep(2.0)  # the burst goes on against the promoted replica
