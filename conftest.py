@@ -23,7 +23,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django_redis import get_redis_connection  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
-from chatapi.redis_client import redis_connection  # noqa: E402
+from core.redis_client import redis_connection  # noqa: E402
 from tests.support.contract import (  # noqa: E402
     API,
     OPERATOR_PASSWORD,

@@ -16,7 +16,7 @@ from django.utils.html import format_html
 
 from applications.models import Application
 from applications.services import application_create, application_update
-from chatapi.admin_pagination import CappedChangeListMixin, CappedCountPaginator
+from core.admin_pagination import CappedChangeListMixin, CappedCountPaginator
 
 
 @admin.register(Application)

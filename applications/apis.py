@@ -13,11 +13,11 @@ from rest_framework.views import APIView
 from applications import openapi as docs
 from applications.selectors import application_get, application_list
 from applications.services import application_create, application_update
-from chatapi.pagination import CreatedAtCursorPagination
-from chatapi.schema.errors import error_responses
-from chatapi.schema.pages import page_of
-from chatapi.schema.parameters import CURSOR, LIMIT, TOKEN
-from chatapi.serializer_fields import StrictTextField
+from core.pagination import CreatedAtCursorPagination
+from core.schema.errors import error_responses
+from core.schema.pages import page_of
+from core.schema.parameters import CURSOR, LIMIT, TOKEN
+from core.serializer_fields import StrictTextField
 
 
 @extend_schema_serializer(component_name="Application")

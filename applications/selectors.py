@@ -1,7 +1,7 @@
 from django.db.models import QuerySet
 
 from applications.models import Application, NumberReservation, token_is_well_formed
-from chatapi.errors import NotFound
+from core.errors import NotFound
 
 
 def application_list() -> QuerySet[Application]:

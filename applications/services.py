@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from applications.models import Application, NumberReservation
 from applications.selectors import number_reservation_get
-from chatapi.errors import REDIS_UNAVAILABLE, NotFound, ServiceUnavailable
+from core.errors import REDIS_UNAVAILABLE, NotFound, ServiceUnavailable
 from pipeline.numbering import application_register, reserve, token_unknown_remember
 
 logger = logging.getLogger(__name__)

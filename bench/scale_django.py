@@ -48,7 +48,7 @@ def p(samples: list[float], q: float) -> float:
 
 def page_parts(chat: Chat) -> dict:
     """A page of 50 as the API reads it, with the query and the rendering timed apart."""
-    from chatapi.pagination import number_page_rows
+    from core.pagination import number_page_rows
     from messages_app.apis import messages_render
     from messages_app.selectors import message_list
 

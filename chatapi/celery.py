@@ -31,7 +31,7 @@ def _logging_prepare(logger: logging.Logger, **kwargs: Any) -> None:
     """
     from django.conf import settings
 
-    from chatapi.logs import handler_prepare
+    from core.logs import handler_prepare
 
     for handler in logger.handlers:
         handler_prepare(handler, settings.LOG_FORMAT)

@@ -1,7 +1,7 @@
 """gunicorn's logger, with no token in full and, with LOG_FORMAT=json, one JSON object per line.
 
 The access log writes every request's path, and the path of every call under an application
-carries its token: each atom is redacted (chatapi.logs.redact) before the line is written.
+carries its token: each atom is redacted (core.logs.redact) before the line is written.
 gunicorn.conf.py, at the root of the repository, names this class.
 https://docs.gunicorn.org/en/stable/settings.html#logger-class
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger as GunicornLogger
 
-from chatapi.logs import handler_prepare, redact
+from core.logs import handler_prepare, redact
 
 
 class Logger(GunicornLogger):

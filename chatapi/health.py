@@ -8,8 +8,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django_redis import get_redis_connection
 
-from chatapi.errors import error_body
-from chatapi.redis_client import redis_connection, redis_is_cluster
+from core.errors import error_body
+from core.redis_client import redis_connection, redis_is_cluster
 from search.backends import search_backend
 
 

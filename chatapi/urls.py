@@ -4,8 +4,8 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from chatapi import health
-from chatapi.converters import PositiveNumberConverter
-from chatapi.errors import not_found_view
+from core.converters import PositiveNumberConverter
+from core.errors import not_found_view
 
 register_converter(PositiveNumberConverter, "number")
 
@@ -47,6 +47,6 @@ urlpatterns = [
     re_path(r"^api/", not_found_view),
 ]
 
-handler400 = "chatapi.errors.bad_request_view"
-handler404 = "chatapi.errors.not_found_view"
-handler500 = "chatapi.errors.server_error_view"
+handler400 = "core.errors.bad_request_view"
+handler404 = "core.errors.not_found_view"
+handler500 = "core.errors.server_error_view"

@@ -4,6 +4,6 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapi.settings.local")
 
-from chatapi.request_bodies import chunked_bodies_readable  # noqa: E402 - needs the settings
+from core.request_bodies import chunked_bodies_readable  # noqa: E402 - needs the settings
 
 application = chunked_bodies_readable(get_wsgi_application())

@@ -15,8 +15,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from applications.models import Application, token_is_well_formed
-from chatapi.admin_pagination import CappedChangeListMixin, CappedCountPaginator
 from chats.models import Chat
+from core.admin_pagination import CappedChangeListMixin, CappedCountPaginator
 
 
 @admin.register(Chat)

@@ -9,17 +9,17 @@ from rest_framework.views import APIView
 
 from applications.models import token_is_well_formed
 from applications.selectors import application_get
-from chatapi.errors import ApiError, NotFound
-from chatapi.idempotency import idempotency_key_from
-from chatapi.pagination import number_page
-from chatapi.schema.errors import error_responses
-from chatapi.schema.pages import page_of
-from chatapi.schema.parameters import AFTER, BEFORE, CHAT_NUMBER, IDEMPOTENCY_KEY, LIMIT, TOKEN
-from chatapi.serializer_fields import timestamp_render
-from chatapi.throttling import CreateRateLimited
 from chats import openapi as docs
 from chats.models import Chat
 from chats.selectors import chat_list
+from core.errors import ApiError, NotFound
+from core.idempotency import idempotency_key_from
+from core.pagination import number_page
+from core.schema.errors import error_responses
+from core.schema.pages import page_of
+from core.schema.parameters import AFTER, BEFORE, CHAT_NUMBER, IDEMPOTENCY_KEY, LIMIT, TOKEN
+from core.serializer_fields import timestamp_render
+from core.throttling import CreateRateLimited
 from pipeline.accept import chat_accept
 from pipeline.records import ChatRecord
 from pipeline.selectors import chat_locate

@@ -1,8 +1,8 @@
 from django.db.models import Max, QuerySet
 
 from applications.models import Application
-from chatapi.index_hints import index_force
 from chats.models import CHATS_NUMBER_INDEX, Chat
+from core.index_hints import index_force
 
 
 def chat_list(*, application: Application) -> QuerySet[Chat]:

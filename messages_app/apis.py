@@ -6,12 +6,12 @@ from rest_framework.views import APIView
 
 from applications.models import token_is_well_formed
 from applications.selectors import application_get
-from chatapi.errors import NotFound
-from chatapi.idempotency import idempotency_key_from
-from chatapi.pagination import number_page
-from chatapi.schema.errors import error_responses
-from chatapi.schema.pages import page_of
-from chatapi.schema.parameters import (
+from core.errors import NotFound
+from core.idempotency import idempotency_key_from
+from core.pagination import number_page
+from core.schema.errors import error_responses
+from core.schema.pages import page_of
+from core.schema.parameters import (
     AFTER,
     BEFORE,
     CHAT_NUMBER,
@@ -20,7 +20,7 @@ from chatapi.schema.parameters import (
     MESSAGE_NUMBER,
     TOKEN,
 )
-from chatapi.throttling import CreateRateLimited
+from core.throttling import CreateRateLimited
 from messages_app import openapi as docs
 from messages_app.selectors import message_list
 from messages_app.serializers import (

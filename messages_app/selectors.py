@@ -1,12 +1,12 @@
 from django.db.models import Max, QuerySet
 
-from chatapi.index_hints import index_force
 from chats.models import Chat
+from core.index_hints import index_force
 from messages_app.models import MESSAGES_NUMBER_INDEX, Message
 
 
 def message_list(*, chat: Chat) -> QuerySet[Message]:
-    """The chat's messages, read through the (chat, number) index (chatapi.index_hints)."""
+    """The chat's messages, read through the (chat, number) index (core.index_hints)."""
     if chat.pk is None:  # accepted a moment ago, not persisted yet: no message is either
         return Message.objects.none()
     return index_force(Message.objects.filter(chat_id=chat.pk), MESSAGES_NUMBER_INDEX)

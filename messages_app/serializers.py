@@ -8,8 +8,8 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
-from chatapi.serializer_fields import StrictTextField, timestamp_render
-from chatapi.serializers import FieldsBuiltOnceSerializer
+from core.serializer_fields import StrictTextField, timestamp_render
+from core.serializers import FieldsBuiltOnceSerializer
 
 
 @extend_schema_serializer(component_name="Message")

@@ -11,8 +11,8 @@ from typing import Any
 from django.utils import timezone
 
 from applications.services import application_to_reseed, counter_reseed
-from chatapi.errors import IdempotencyKeyReused, NotFound
 from chats.selectors import chat_created_with_key, chat_find, chat_highest_number
+from core.errors import IdempotencyKeyReused, NotFound
 from messages_app.selectors import message_created_with_key, message_highest_number
 from pipeline.drain import drain_queue
 from pipeline.numbering import (

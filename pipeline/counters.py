@@ -33,8 +33,8 @@ from django.db.models import Case, Count, F, IntegerField, Max, Model, Value, Wh
 from django.db.models.functions import Greatest
 
 from applications.models import Application
-from chatapi.redis_client import redis_connection
 from chats.models import Chat
+from core.redis_client import redis_connection
 from messages_app.models import Message
 from pipeline import keys
 

@@ -18,7 +18,7 @@ import time
 import uuid
 from typing import Any
 
-from chatapi.redis_client import redis_connection
+from core.redis_client import redis_connection
 from pipeline import keys, scripts
 from pipeline.journal import Claim, journal_move
 from pipeline.records import EditRecord

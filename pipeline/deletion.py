@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from applications.models import Application
-from chatapi.admin_pagination import COUNT_CAP, capped_count
-from chatapi.redis_client import redis_connection
 from chats.models import Chat
+from core.admin_pagination import COUNT_CAP, capped_count
+from core.redis_client import redis_connection
 from messages_app.models import Message
 from pipeline.keys import application_key
 from search.indexing import application_unindex

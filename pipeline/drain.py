@@ -11,8 +11,8 @@ import time
 
 from django.conf import settings
 
-from chatapi.errors import unavailable
-from chatapi.redis_client import redis_connection
+from core.errors import unavailable
+from core.redis_client import redis_connection
 from pipeline import dead_letters, keys
 from pipeline.journal import Claim, journal_claim, journal_release, partitions_due
 from pipeline.legacy import misplaced_move

@@ -10,8 +10,8 @@ one wins (``updated_at``).
 from django.utils import timezone
 
 from applications.models import Application
-from chatapi.errors import NotFound
 from chats.selectors import chat_find
+from core.errors import NotFound
 from messages_app.models import Message
 from messages_app.selectors import message_find
 from pipeline.journal import journal_replace

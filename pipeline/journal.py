@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from chatapi.errors import REDIS_UNAVAILABLE
-from chatapi.redis_client import redis_connection
+from core.errors import REDIS_UNAVAILABLE
+from core.redis_client import redis_connection
 from pipeline import keys, scripts
 from pipeline.records import ChatRecord, MessageRecord
 

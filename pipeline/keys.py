@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from chatapi.redis_client import redis_key
+from core.redis_client import redis_key
 
 CHAT = "c"
 MESSAGE = "m"

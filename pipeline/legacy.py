@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 
-from chatapi.redis_client import redis_connection, redis_is_cluster, redis_key
+from core.redis_client import redis_connection, redis_is_cluster, redis_key
 from pipeline import keys, scripts
 
 logger = logging.getLogger(__name__)

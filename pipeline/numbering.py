@@ -61,8 +61,8 @@ from typing import Any
 
 from django.conf import settings
 
-from chatapi.errors import BacklogFull, NotFound
-from chatapi.redis_client import redis_connection, redis_unavailable_as_503
+from core.errors import BacklogFull, NotFound
+from core.redis_client import redis_connection, redis_unavailable_as_503
 from pipeline import keys, scripts
 from pipeline.scripts import Status
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from redis.commands.core import Script
 
-from chatapi.redis_client import redis_connection
+from core.redis_client import redis_connection
 
 _LUA = Path(__file__).with_name("lua")
 

@@ -5,9 +5,9 @@ the journal.
 """
 
 from applications.models import Application
-from chatapi.errors import NotFound
 from chats.models import Chat
 from chats.selectors import chat_find
+from core.errors import NotFound
 from messages_app.models import Message
 from messages_app.selectors import message_find
 from pipeline.journal import chat_pending, message_pending, persisted_or_pending

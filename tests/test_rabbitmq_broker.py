@@ -69,12 +69,12 @@ def _base_env() -> dict[str, str]:
 def test_an_amqp_broker_gets_confirms_and_none_of_the_redis_options(rabbitmq_vhost):
     conf = celery_conf_for(rabbitmq_vhost.url)
     assert conf["transport_options"] == {"confirm_publish": True}
-    assert conf["transport"] is None  # kombu's own py-amqp transport, not chatapi.broker
+    assert conf["transport"] is None  # kombu's own py-amqp transport, not core.broker
     assert conf["heartbeat"] == 30
     assert conf["acks_late"] and conf["reject_on_worker_lost"]
     assert conf["retry_policy"]["max_retries"] == 2
     redis_conf = celery_conf_for(settings.REDIS_URL)
-    assert redis_conf["transport"] == "chatapi.broker:Transport"
+    assert redis_conf["transport"] == "core.broker:Transport"
     assert {"visibility_timeout", "global_keyprefix"} <= set(redis_conf["transport_options"])
     assert "confirm_publish" not in redis_conf["transport_options"]
 

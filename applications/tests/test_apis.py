@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from applications.models import Application, token_is_well_formed
 from applications.tests.factories import ApplicationFactory
-from chatapi.redis_client import redis_connection
+from core.redis_client import redis_connection
 from pipeline import keys
 from tests.support.contract import (
     API,

@@ -10,7 +10,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from chatapi.schema.probes import PROBE_COMPONENTS, PROBE_PATHS
+from core.schema.probes import PROBE_COMPONENTS, PROBE_PATHS
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -41,8 +41,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "chatapi.request_id.RequestIdMiddleware",
-    "chatapi.middleware.RequestBodyLimitMiddleware",
+    "core.request_id.RequestIdMiddleware",
+    "core.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -181,10 +181,10 @@ if BROKER_IS_REDIS:
         "global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:",
     }
 # kombu's Redis transport with one fix: a channel whose close fails because Redis is gone still
-# ends closed, instead of crashing the worker on its next close (chatapi/broker.py has the
+# ends closed, instead of crashing the worker on its next close (core/broker.py has the
 # cause, read in kombu's source). Other brokers (amqp://...) keep kombu's own transport.
 if CELERY_BROKER_URL.startswith("redis://"):
-    CELERY_BROKER_TRANSPORT = "chatapi.broker:Transport"
+    CELERY_BROKER_TRANSPORT = "core.broker:Transport"
 if BROKER_IS_AMQP:
     # Publisher confirms: each publish waits for RabbitMQ's basic.ack, so a message the broker
     # refused or lost before taking it raises in the publisher (and is retried by the publish
@@ -268,7 +268,7 @@ CELERY_BEAT_SCHEDULE = {
 # The contract
 MESSAGE_BODY_MAX_LENGTH = env.int("MESSAGE_BODY_MAX_LENGTH", default=10_000)
 APPLICATION_NAME_MAX_LENGTH = 255
-# A request body over 1 MiB is answered 413 (see chatapi.middleware).
+# A request body over 1 MiB is answered 413 (see core.middleware).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 # Requests per application token on the create endpoints, e.g. "600/minute"; unset: no limit.
@@ -325,10 +325,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["chatapi.parsers.JSONParser"],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "chatapi.negotiation.FirstRendererNegotiation",
-    "EXCEPTION_HANDLER": "chatapi.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "chatapi.schema.autoschema.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "core.negotiation.FirstRendererNegotiation",
+    "EXCEPTION_HANDLER": "core.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.autoschema.AutoSchema",
 }
 
 # https://drf-spectacular.readthedocs.io/en/latest/settings.html
@@ -365,7 +365,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": False,
     # PATCH bodies have serializers of their own (ApplicationPatch, MessagePatch).
     "COMPONENT_SPLIT_PATCH": False,
-    # Chat and message numbers in paths (chatapi.converters): positive 64-bit integers. Without
+    # Chat and message numbers in paths (core.converters): positive 64-bit integers. Without
     # this they are documented as strings, and clients (and fuzzers) generate them as such.
     "PATH_CONVERTER_OVERRIDES": {
         "number": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
@@ -385,8 +385,8 @@ SPECTACULAR_SETTINGS = {
     "APPEND_COMPONENTS": PROBE_COMPONENTS,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "chatapi.schema.hooks.retry_after_headers",
-        "chatapi.schema.hooks.security_scheme_descriptions",
+        "core.schema.hooks.retry_after_headers",
+        "core.schema.hooks.security_scheme_descriptions",
     ],
 }
 
@@ -411,7 +411,7 @@ STORAGES = {
 # per beat tick ("Task ... received", "succeeded", "Sending due task"): a drain every few
 # seconds, for ever; those loggers stay at WARNING unless LOG_LEVEL is set. LOG_FORMAT=json:
 # one JSON object per line (python-json-logger). Every line carries the request id and shows
-# no application token in full (chatapi.logs).
+# no application token in full (core.logs).
 LOG_LEVEL = env("LOG_LEVEL", default="INFO").upper()
 LOG_FORMAT = env("LOG_FORMAT", default="plain").lower()
 if LOG_FORMAT not in ("plain", "json"):
@@ -421,13 +421,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "request_id": {"()": "chatapi.logs.RequestIdFilter"},
-        "redact_tokens": {"()": "chatapi.logs.TokenRedactingFilter"},
-        "beat_ticks": {"()": "chatapi.logs.BeatTicksFilter"},
+        "request_id": {"()": "core.logs.RequestIdFilter"},
+        "redact_tokens": {"()": "core.logs.TokenRedactingFilter"},
+        "beat_ticks": {"()": "core.logs.BeatTicksFilter"},
     },
     "formatters": {
-        "plain": {"()": "chatapi.logs.plain_formatter"},
-        "json": {"()": "chatapi.logs.json_formatter"},
+        "plain": {"()": "core.logs.plain_formatter"},
+        "json": {"()": "core.logs.json_formatter"},
     },
     "handlers": {
         "console": {

@@ -15,10 +15,10 @@ from django.utils import timezone
 
 from applications.models import Application, token_is_well_formed
 from applications.tests.factories import ApplicationFactory
-from chatapi import admin_pagination
-from chatapi.redis_client import redis_connection
 from chats.models import Chat
 from chats.tests.factories import ChatFactory
+from core import admin_pagination
+from core.redis_client import redis_connection
 from messages_app.models import Message
 from messages_app.tests.factories import MessageFactory
 from pipeline import deletion, keys

@@ -19,7 +19,7 @@ from drf_spectacular.validation import validate_schema
 from openapi_spec_validator import validate as openapi_spec_validate
 from rest_framework.test import APIClient
 
-from chatapi.schema.errors import ERRORS
+from core.schema.errors import ERRORS
 from tests.support.internal_ids import INTERNAL_KEYS
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,7 @@
 Every page must be a range on the (chat, number) unique index that starts where the page starts:
 ``chat_id = ? AND number > ?`` read as one range on both columns. MariaDB's optimizer, left to
 itself, picks ``ref`` on ``chat_id`` alone for pages whose range it estimates as large as the
-chat, and reads the chat from its end (chatapi.index_hints). These tests run on both databases.
+chat, and reads the chat from its end (core.index_hints). These tests run on both databases.
 """
 
 import json
@@ -14,8 +14,8 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from chatapi.pagination import number_page_rows
 from chats.tests.factories import ChatFactory
+from core.pagination import number_page_rows
 from messages_app.models import MESSAGES_NUMBER_INDEX, Message
 from messages_app.selectors import message_list
 

@@ -7,8 +7,8 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count, Max, Min
 
 from applications.models import Application
-from chatapi.redis_client import redis_connection
 from chats.models import Chat
+from core.redis_client import redis_connection
 from messages_app.models import Message
 from messages_app.seeding import ABSENT_TERM, RARE_TERM, SeedPlan, messages_seed
 from pipeline import keys

@@ -60,7 +60,7 @@ def private_redis(directory: Path, *options: str, cluster: bool = False) -> Iter
 @contextmanager
 def cluster_of_one(directory: Path, timeout: float) -> Iterator[redis.Redis]:
     """The pipeline pointed at a one-node Redis Cluster of this test (all 16384 slots)."""
-    from chatapi import redis_client
+    from core import redis_client
 
     with (
         private_redis(directory, "--enable-debug-command", "yes", cluster=True) as port,
@@ -75,13 +75,13 @@ def cluster_of_one(directory: Path, timeout: float) -> Iterator[redis.Redis]:
 
 @pytest.mark.django_db
 def test_a_cluster_create_whose_reply_timed_out_is_not_allocated_twice(tmp_path):
-    """Bug: RedisCluster is built with Retry(..., 3) (chatapi/redis_client.py:34), and
+    """Bug: RedisCluster is built with Retry(..., 3) (core/redis_client.py:34), and
     redis-py's cluster client retries any command, EVALSHA included, after a TimeoutError.
     A create whose script ran but whose reply came later than REDIS_SOCKET_TIMEOUT is run
     again: the client gets a 201 for the second number while the first one is journaled too,
     a chat (or a duplicate message) that was never answered 201 (API.md: "A chat or message
     exists only if its creation was answered 201")."""
-    from chatapi.errors import ServiceUnavailable
+    from core.errors import ServiceUnavailable
     from pipeline.accept import chat_accept
 
     with cluster_of_one(tmp_path, timeout=0.3) as node:
@@ -129,7 +129,7 @@ def test_a_cluster_create_whose_reply_timed_out_is_not_allocated_twice(tmp_path)
     ids=["NOREPLICAS", "OOM"],
 )
 def test_a_create_refused_by_redis_is_a_503_not_a_500(tmp_path, refusal):
-    """Bug: chatapi/errors.py:55 REDIS_UNAVAILABLE lists ConnectionError, TimeoutError and the
+    """Bug: core/errors.py:55 REDIS_UNAVAILABLE lists ConnectionError, TimeoutError and the
     cluster errors, but a Redis that refuses to write answers an error reply that redis-py
     raises as ResponseError ("NOREPLICAS Not enough good replicas to write.") or its subclass
     OutOfMemoryError. Neither is caught by redis_unavailable_as_503 nor by the exception
@@ -296,7 +296,7 @@ def test_a_retry_whose_key_redis_lost_finds_its_row_even_if_it_was_edited(redis_
     idempotency_key_reused to a client retrying with the same key and the same body, because
     someone edited the message meanwhile. README (failure table): after a loss that takes the
     key's record, "a retry finds its persisted row" among the last 3 x R numbers."""
-    from chatapi.errors import IdempotencyKeyReused
+    from core.errors import IdempotencyKeyReused
     from pipeline.accept import chat_accept, message_accept
     from pipeline.drain import journal_drain
     from pipeline.edits import message_update
@@ -335,7 +335,7 @@ def test_the_sweep_still_drains_the_partitions_of_live_masters_when_one_master_i
     makes journal_count (manage.py drain_journal) and dead_letters_list fail."""
     from redis.crc import key_slot
 
-    from chatapi import redis_client
+    from core import redis_client
     from pipeline.accept import chat_accept
     from pipeline.drain import journal_sweep
     from tests.redis_cluster import LocalRedisCluster

@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from chatapi.redis_client import redis_key
+from core.redis_client import redis_key
 from pipeline import keys
 from pipeline.journal import journal_get
 from pipeline.legacy import misplaced_move

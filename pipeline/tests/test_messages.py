@@ -16,9 +16,9 @@ from django.utils import timezone
 
 from applications.models import Application
 from chatapi.celery import app as celery_app
-from chatapi.errors import NotFound
 from chats.models import Chat
 from chats.tests.factories import ChatFactory
+from core.errors import NotFound
 from messages_app.models import Message
 from messages_app.tests.factories import MessageFactory
 from pipeline import counters, edits, keys, persist, selectors

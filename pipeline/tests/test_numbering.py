@@ -7,9 +7,9 @@ import pytest
 from django.conf import settings
 
 from applications.tests.factories import ApplicationFactory
-from chatapi.errors import NotFound
 from chats.models import Chat
 from chats.tests.factories import ChatFactory
+from core.errors import NotFound
 from messages_app.tests.factories import MessageFactory
 from pipeline import keys
 from pipeline.accept import (

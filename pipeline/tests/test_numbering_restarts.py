@@ -11,9 +11,9 @@ from django.conf import settings
 
 from applications.models import Application, NumberReservation
 from applications.tests.factories import ApplicationFactory
-from chatapi.errors import BacklogFull, NotFound
-from chatapi.redis_client import redis_connection
 from chats.tests.factories import ChatFactory
+from core.errors import BacklogFull, NotFound
+from core.redis_client import redis_connection
 from messages_app.tests.factories import MessageFactory
 from pipeline import keys
 from pipeline.numbering import (

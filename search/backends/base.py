@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chatapi.errors import ApiError
+from core.errors import ApiError
 from messages_app.models import Message
 
 # A position in a backend's order: the sort values of one hit. (number,) for SQL, and

@@ -27,8 +27,8 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 from elasticsearch.dsl.connections import connections
 
-from chatapi.errors import ServiceUnavailable
-from chatapi.pagination import MAX_NUMBER
+from core.errors import ServiceUnavailable
+from core.pagination import MAX_NUMBER
 from messages_app.models import Message
 from search.backends.base import SearchHit, SearchHits, SearchScope, SortKey
 from search.documents import NGRAM_MIN, MessageDocument, chat_key

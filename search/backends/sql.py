@@ -29,8 +29,8 @@ from django.conf import settings
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Func, Max, TextField, Value
 
-from chatapi.index_hints import index_force
-from chatapi.pagination import MAX_NUMBER
+from core.index_hints import index_force
+from core.pagination import MAX_NUMBER
 from messages_app.models import MESSAGES_NUMBER_INDEX, Message
 from search.backends.base import SearchHit, SearchHits, SearchScope, SortKey
 from search.terms import text_fold

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chatapi.errors import ServiceUnavailable
+from core.errors import ServiceUnavailable
 from search.backends import search_backend
 from search.backends.base import SearchScope
 from search.backends.elasticsearch import ElasticsearchSearchBackend, search_body

@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from chatapi.errors import ApiError
 from chats.models import Chat
+from core.errors import ApiError
 from messages_app.models import Message
 from pipeline.edits import message_update
 from search.selectors import messages_search

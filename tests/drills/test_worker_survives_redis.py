@@ -1,4 +1,4 @@
-"""The Celery worker survives Redis being killed and restarted (chatapi/broker.py), and the
+"""The Celery worker survives Redis being killed and restarted (core/broker.py), and the
 journal is drained again after each restart (pipeline/worker_steps.py).
 
 - The cause, pinned at the kombu level: a connection whose Redis died (SIGKILL or a clean
@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 from kombu import Connection, Consumer, Exchange, Queue
 
-from chatapi.broker import Transport
+from core.broker import Transport
 from messages_app.models import Message
 from tests.drills.conftest import Drill, DrillRedis, http_call
 from tests.support.http import HttpApi

@@ -3,7 +3,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from chatapi.errors import error_body
+from core.errors import error_body
 
 
 class RequestBodyLimitMiddleware:
@@ -11,7 +11,7 @@ class RequestBodyLimitMiddleware:
 
     Django itself would raise RequestDataTooBig, which surfaces as a 400; the contract asks for
     413, and refusing on the declared length spares reading a large body at all. A body sent
-    without a Content-Length is still capped by Django when it is read (see chatapi.errors).
+    without a Content-Length is still capped by Django when it is read (see core.errors).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:

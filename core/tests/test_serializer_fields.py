@@ -1,4 +1,4 @@
-"""The contract's text field (chatapi/serializer_fields.py), without HTTP.
+"""The contract's text field (core/serializer_fields.py), without HTTP.
 
 Every text field of every endpoint is a ``StrictTextField`` (an application's ``name``, a
 message's ``body``, a search's ``query`` and ``q``); chatapi/tests/test_hostile_inputs.py
@@ -8,7 +8,7 @@ sends one wrong value to each through the API, to show that each really is one.
 import pytest
 from rest_framework.exceptions import ValidationError
 
-from chatapi.serializer_fields import StrictTextField
+from core.serializer_fields import StrictTextField
 
 
 def refusal(field: StrictTextField, value: object) -> list[str]:

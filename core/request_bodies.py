@@ -6,7 +6,7 @@ body and answer "body: this field is required". gunicorn decodes the chunks itse
 with ``wsgi.input_terminated`` (gunicorn/http/wsgi.py), that ``wsgi.input`` ends where the
 body ends, so reading it to the end is safe. This WSGI wrapper reads such a body, one byte
 past the 1 MiB limit at most, and hands Django a stream with its ``Content-Length``; a body
-over the limit then gets the usual 413 (chatapi.middleware). A server that does not mark its
+over the limit then gets the usual 413 (core.middleware). A server that does not mark its
 input terminated gets a 411: without a length, nothing says where the body ends.
 """
 

@@ -17,7 +17,7 @@ import re
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
-from chatapi.request_id import current_request_id
+from core.request_id import current_request_id
 
 # Both keep 8 characters. A path segment under apps/ (a token, or what a client sent in its
 # place, longer than 8), and any other run of 40 or more hex digits (a token quoted in a

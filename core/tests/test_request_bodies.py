@@ -1,4 +1,4 @@
-"""The WSGI wrapper that makes chunked bodies readable (chatapi.request_bodies).
+"""The WSGI wrapper that makes chunked bodies readable (core.request_bodies).
 
 The chunked requests themselves are sent to a real gunicorn in tests/test_http_edges.py; this
 covers what gunicorn never does: a server that cannot say where a chunked body ends.
@@ -7,7 +7,7 @@ covers what gunicorn never does: a server that cannot say where a chunked body e
 import io
 import json
 
-from chatapi.request_bodies import chunked_bodies_readable
+from core.request_bodies import chunked_bodies_readable
 
 
 def call(environ: dict) -> tuple[str, dict, bytes, dict]:

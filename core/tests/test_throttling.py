@@ -1,4 +1,4 @@
-"""Rate limits on the create endpoints, per application token (chatapi.throttling).
+"""Rate limits on the create endpoints, per application token (core.throttling).
 
 The counts live in the real test Redis (Django's cache is django-redis), as in production,
 where every web server shares them; the autouse ``redis_clean`` fixture empties it per test.

@@ -9,7 +9,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
-from chatapi.negotiation import FirstRendererNegotiation
+from core.negotiation import FirstRendererNegotiation
 
 ACCEPTS = [
     None,

@@ -1,6 +1,6 @@
 """Path converters: a number in a path is a positive integer that fits in 64 bits, or a 404."""
 
-from chatapi.pagination import MAX_NUMBER
+from core.pagination import MAX_NUMBER
 
 
 class PositiveNumberConverter:

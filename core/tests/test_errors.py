@@ -11,8 +11,8 @@ from django.test import RequestFactory
 from django.urls import Resolver404, resolve
 from rest_framework.test import APIClient
 
-from chatapi.errors import bad_request_view, not_found_view, server_error_view
 from chats.tests.factories import ChatFactory
+from core.errors import bad_request_view, not_found_view, server_error_view
 from messages_app.models import Message
 from messages_app.tests.factories import MessageFactory
 from tests.support.contract import API, ContractClient, error
@@ -150,7 +150,7 @@ def test_an_unknown_path_is_404_in_the_envelope_whatever_the_method(api, token):
 
 
 # Every route with a number in its path. What the converter refuses is pinned by
-# chatapi/tests/test_converters.py; here, each route uses it and refuses before anything runs.
+# core/tests/test_converters.py; here, each route uses it and refuses before anything runs.
 ROUTES_WITH_A_NUMBER = [
     "/api/v1/apps/{token}/chats/{n}",
     "/api/v1/apps/{token}/chats/{n}/messages",

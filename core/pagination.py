@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from chatapi.errors import ApiError
+from core.errors import ApiError
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

@@ -2,7 +2,7 @@
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 
-# Positive 64-bit integers (chatapi.converters); anything else in the path is a 404.
+# Positive 64-bit integers (core.converters); anything else in the path is a 404.
 _NUMBER = {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
 
 TOKEN = OpenApiParameter(

@@ -8,7 +8,7 @@ import re
 
 from rest_framework.request import Request
 
-from chatapi.errors import ApiError
+from core.errors import ApiError
 
 HEADER = "Idempotency-Key"
 META_KEY = "HTTP_IDEMPOTENCY_KEY"

@@ -1,4 +1,4 @@
-"""The path converter of chat and message numbers (chatapi/converters.py), without HTTP.
+"""The path converter of chat and message numbers (core/converters.py), without HTTP.
 
 Django runs a converter in two steps: the route's pattern must match the whole path segment
 with ``regex``, then ``to_python`` may still refuse the value with ``ValueError``. Either way
@@ -7,7 +7,7 @@ no route matches, and the catch-all answers 404 (test_errors.py sends one such p
 
 import re
 
-from chatapi.converters import PositiveNumberConverter
+from core.converters import PositiveNumberConverter
 
 converter = PositiveNumberConverter()
 LARGEST = 2**63 - 1

@@ -4,8 +4,8 @@ import threading
 
 from rest_framework import serializers
 
-from chatapi.serializer_fields import StrictTextField
-from chatapi.serializers import FieldsBuiltOnceSerializer
+from core.serializer_fields import StrictTextField
+from core.serializers import FieldsBuiltOnceSerializer
 
 
 class Shared(FieldsBuiltOnceSerializer):

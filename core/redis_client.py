@@ -17,7 +17,7 @@ from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
-from chatapi.errors import REDIS_UNAVAILABLE, ServiceUnavailable, redis_refuses
+from core.errors import REDIS_UNAVAILABLE, ServiceUnavailable, redis_refuses
 
 
 @cache
