@@ -3,7 +3,7 @@
 Adding an application goes through applications.services.application_create (token,
 timestamps, and the allocator knows it, so its first chat needs no SQL); renaming through
 application_update (``updated_at`` moves). Deleting shows counts, not rows, and is refused for
-an application too large to delete within one request (pipeline.deletion).
+an application too large to delete within one request (applications.deletion).
 """
 
 from typing import Any
@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from applications.deletion import application_delete, application_deletion_summary
 from applications.models import Application
 from applications.services import application_create, application_update
 from core.admin_pagination import CappedChangeListMixin, CappedCountPaginator
@@ -66,31 +67,21 @@ class ApplicationAdmin(CappedChangeListMixin, admin.ModelAdmin):
         return actions
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
-        from pipeline.deletion import application_deletion_summary
-
         (application,) = objs
         summary = application_deletion_summary(application=application)
-        counts = {
-            "chats": summary.describe(summary.chats),
-            "messages": summary.describe(summary.messages),
-        }
+        counts = summary.described()
+        rows = [f"{count} {name}" for name, count in counts.items()]
         if summary.too_large_for_the_admin:
             refusal = (
-                f"{counts['chats']} chats and {counts['messages']} messages: too many to "
-                "delete within one request. Run: python manage.py application_delete "
-                f"{application.token}"
+                f"{' and '.join(rows)}: too many to delete within one request. "
+                f"Run: python manage.py application_delete {application.token}"
             )
             return [], counts, set(), [refusal]
-        listed = [str(application), [f"{counts['chats']} chats", f"{counts['messages']} messages"]]
-        return listed, counts, set(), []
+        return [str(application), rows], counts, set(), []
 
     def delete_model(self, request: HttpRequest, obj: Application) -> None:
-        from pipeline.deletion import application_delete
-
         application_delete(application=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        from pipeline.deletion import application_delete
-
         for application in queryset:
             application_delete(application=application)

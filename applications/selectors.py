@@ -24,3 +24,8 @@ def number_reservation_get(*, application: Application, chat_number: int) -> int
         .first()
     )
     return found or 0
+
+
+def application_ids_by_token(*, tokens: set[str]) -> dict[str, int]:
+    """The ids of the applications that still exist among these tokens."""
+    return dict(Application.objects.filter(token__in=tokens).values_list("token", "id"))

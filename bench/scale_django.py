@@ -125,7 +125,7 @@ def admin_pages(chat: Chat, slow: bool, repeats: int) -> dict:
         "delete page of the largest chat": f"/admin/chats/chat/{chat.pk}/delete/",
     }
     try:  # after issue 10 the application's delete page counts; before, it listed every row
-        import pipeline.deletion  # noqa: F401
+        import applications.deletion  # noqa: F401
 
         slow = True
     except ImportError:

@@ -2,7 +2,7 @@
 
 Chats are created through the API only (their numbers come from the Redis allocator), so there
 is no Add button and nothing to edit. A chat cannot be deleted alone: the allocator would go on
-accepting messages for it (pipeline.deletion); its application is deleted instead.
+accepting messages for it (applications.deletion); its application is deleted instead.
 """
 
 from typing import Any

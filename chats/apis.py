@@ -11,7 +11,9 @@ from applications.models import token_is_well_formed
 from applications.selectors import application_get
 from chats import openapi as docs
 from chats.models import Chat
-from chats.selectors import chat_list
+from chats.records import ChatRecord
+from chats.selectors import chat_list, chat_locate
+from chats.services import chat_create
 from core.errors import ApiError, NotFound
 from core.idempotency import idempotency_key_from
 from core.pagination import number_page
@@ -20,9 +22,6 @@ from core.schema.pages import page_of
 from core.schema.parameters import AFTER, BEFORE, CHAT_NUMBER, IDEMPOTENCY_KEY, LIMIT, TOKEN
 from core.serializer_fields import timestamp_render
 from core.throttling import CreateRateLimited
-from pipeline.accept import chat_accept
-from pipeline.records import ChatRecord
-from pipeline.selectors import chat_locate
 
 
 @extend_schema_serializer(component_name="Chat")
@@ -86,7 +85,7 @@ class ChatListCreateApi(CreateRateLimited):
             raise ApiError("The request body must be a JSON object or empty.")
         if not token_is_well_formed(token):
             raise NotFound("No application with this token.")
-        chat = chat_accept(token=token, idempotency_key=idempotency_key_from(request))
+        chat = chat_create(token=token, idempotency_key=idempotency_key_from(request))
         return Response(chat_created_render(chat), status=status.HTTP_201_CREATED)
 
     @extend_schema(

@@ -2,7 +2,7 @@
 the service, never added or deleted here.
 
 Messages are created through the API only (their numbers come from the Redis allocator). An edit
-goes through pipeline.edits.message_update, like a PATCH: ``updated_at`` moves, a later
+goes through messages_app.services.message_update, like a PATCH: ``updated_at`` moves, a later
 edit is never overwritten, and the search index follows. No list is a JOIN: chats and
 applications come by two small IN queries per page, and every filter resolves to chat ids first,
 so each page is a range of an index (``(chat, number)``, or the primary key).
@@ -22,7 +22,7 @@ from applications.models import Application, token_is_well_formed
 from chats.models import Chat
 from core.admin_pagination import CappedChangeListMixin, CappedCountPaginator
 from messages_app.models import Message
-from pipeline.edits import message_update
+from messages_app.services import message_update
 
 PREVIEW_LENGTH = 80
 # An application with more chats than this is searched by token and chat number instead.

@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 
 from applications.models import token_is_well_formed
 from applications.selectors import application_get
+from chats.selectors import chat_locate
 from core.errors import NotFound
 from core.idempotency import idempotency_key_from
 from core.pagination import number_page
@@ -22,16 +23,14 @@ from core.schema.parameters import (
 )
 from core.throttling import CreateRateLimited
 from messages_app import openapi as docs
-from messages_app.selectors import message_list
+from messages_app.selectors import message_list, message_locate
 from messages_app.serializers import (
     MessageInputSerializer,
     MessageOutputSerializer,
     MessagePatchSerializer,
     messages_render,
 )
-from pipeline.accept import message_accept
-from pipeline.edits import message_update
-from pipeline.selectors import chat_locate, message_locate
+from messages_app.services import message_create, message_update
 
 
 class MessageListCreateApi(CreateRateLimited):
@@ -69,7 +68,7 @@ class MessageListCreateApi(CreateRateLimited):
         data.is_valid(raise_exception=True)
         if not token_is_well_formed(token):
             raise NotFound("No application with this token.")
-        message = message_accept(
+        message = message_create(
             token=token,
             chat_number=chat_number,
             content=data.validated_data,

@@ -15,10 +15,13 @@ Recomputing, in bounded chunks and without long locks, at any table size:
   as add up to about ``CHUNK_ROWS`` children (by their counts or their highest child numbers,
   whichever is larger; at most ``CHUNK_PARENTS``), so one statement reads a bounded part of the
   table; a single parent larger than that is counted alone.
-- The write is one short ``UPDATE`` of the parents whose count changed, by primary key. The
-  previous form, one ``UPDATE … = (SELECT COUNT(*) …)``, held the lock on up to a thousand
-  parent rows while it counted their children (seconds at ten million messages), and every
-  INSERT of a message into those chats waited for it (its foreign key locks the chat row).
+- The write is one short ``UPDATE`` of the parents whose count changed, by primary key, not an
+  ``UPDATE … = (SELECT COUNT(*) …)``, which would hold the lock on up to a thousand parent
+  rows while it counted their children (seconds at ten million messages), and every INSERT of
+  a message into those chats would wait for it (its foreign key locks the chat row).
+
+The apps own their counts: each registers its parent model and its refresh
+(``counter_register``, from chats/apps.py and messages_app/apps.py); this module knows none.
 
 Counting and writing are two statements, so rows persisted in between may be missed by the count:
 counts only grow (chats and messages are deleted only with their application), so a count that
@@ -28,14 +31,12 @@ read. A row persisted meanwhile marks its parent changed, so the next refresh co
 """
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from django.db.models import Case, Count, F, IntegerField, Max, Model, Value, When
 from django.db.models.functions import Greatest
 
-from applications.models import Application
-from chats.models import Chat
 from core.redis_client import redis_connection
-from messages_app.models import Message
 from pipeline import keys
 
 APPLICATIONS = "applications"
@@ -141,24 +142,6 @@ def children_count_refresh(
     return seen
 
 
-def chats_count_refresh(*, application_ids: list[int] | None = None) -> int:
-    """Recompute ``chats_count`` from the chats table, for some applications or all of them."""
-    return children_count_refresh(
-        parent=Application,
-        child=Chat,
-        link="application",
-        field="chats_count",
-        parent_ids=application_ids,
-    )
-
-
-def messages_count_refresh(*, chat_ids: list[int] | None = None) -> int:
-    """Recompute ``messages_count`` from the messages table, for some chats or all of them."""
-    return children_count_refresh(
-        parent=Chat, child=Message, link="chat", field="messages_count", parent_ids=chat_ids
-    )
-
-
 def changes_mark(*, application_ids: set[int], chat_ids: set[int]) -> None:
     """These parents gained rows (called after the commit that wrote them)."""
     pipe = redis_connection().pipeline(transaction=False)
@@ -179,10 +162,22 @@ def changes_return(*, kind: str, ids: list[int]) -> None:
         redis_connection().sadd(keys.changed_key(kind), *ids)
 
 
-_REFRESHERS: dict[str, Callable[[list[int]], int]] = {
-    APPLICATIONS: lambda ids: chats_count_refresh(application_ids=ids),
-    CHATS: lambda ids: messages_count_refresh(chat_ids=ids),
-}
+@dataclass(frozen=True)
+class Counter:
+    """A denormalised count an app owns: its parent model and how to recompute some parents."""
+
+    parent: type[Model]
+    refresh: Callable[[list[int]], int]
+
+
+_COUNTERS: dict[str, Counter] = {}
+
+
+def counter_register(
+    kind: str, *, parent: type[Model], refresh: Callable[[list[int]], int]
+) -> None:
+    """Register the count of ``kind`` (APPLICATIONS: chats_count, CHATS: messages_count)."""
+    _COUNTERS[kind] = Counter(parent=parent, refresh=refresh)
 
 
 def counts_refresh_changed() -> tuple[int, int]:
@@ -190,11 +185,11 @@ def counts_refresh_changed() -> tuple[int, int]:
 
     Returns how many applications and chats were recomputed.
     """
-    done = dict.fromkeys(_REFRESHERS, 0)
-    for kind, refresh in _REFRESHERS.items():
+    done = dict.fromkeys((APPLICATIONS, CHATS), 0)
+    for kind, counter in _COUNTERS.items():
         while ids := changes_take(kind=kind, limit=COUNTS_BATCH):
             try:
-                refresh(ids)
+                counter.refresh(ids)
             except Exception:
                 changes_return(kind=kind, ids=ids)
                 raise
@@ -204,15 +199,14 @@ def counts_refresh_changed() -> tuple[int, int]:
 
 def counts_refresh_all() -> tuple[int, int]:
     """Recompute every count, in batches of ids so no statement locks a whole table."""
-    totals = []
-    for model, kind in ((Application, APPLICATIONS), (Chat, CHATS)):
-        total, last_id = 0, 0
+    totals = dict.fromkeys((APPLICATIONS, CHATS), 0)
+    for kind, counter in _COUNTERS.items():
+        last_id = 0
         while ids := list(
-            model._default_manager.filter(pk__gt=last_id)
+            counter.parent._default_manager.filter(pk__gt=last_id)
             .order_by("pk")
             .values_list("pk", flat=True)[:COUNTS_BATCH]
         ):
-            _REFRESHERS[kind](ids)
-            total, last_id = total + len(ids), ids[-1]
-        totals.append(total)
-    return totals[0], totals[1]
+            counter.refresh(ids)
+            totals[kind], last_id = totals[kind] + len(ids), ids[-1]
+    return totals[APPLICATIONS], totals[CHATS]

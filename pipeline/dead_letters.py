@@ -8,8 +8,6 @@ An edit whose message never arrived (its task out of retries) lands here too, as
 record; replaying it queues the edit again.
 
 A letter is ``{"entry": name, "payload": JSON text, "error": text, "at": epoch seconds}``.
-Letters written before the pipeline package (``{"task", "args", ...}``) are read as the entry
-their arguments describe.
 """
 
 import json
@@ -21,7 +19,8 @@ from typing import Any
 from core.redis_client import redis_connection
 from pipeline import keys, scripts
 from pipeline.journal import Claim, journal_move
-from pipeline.records import EditRecord
+from pipeline.records import Record
+from pipeline.registry import kind_of
 
 logger = logging.getLogger(__name__)
 
@@ -44,32 +43,13 @@ def dead_letter_from_journal(claim: Claim, error: BaseException) -> str:
     return letter_id
 
 
-def dead_letter_from_edit(edit: EditRecord, error: BaseException) -> str:
-    """Keep an edit that could not be applied (its message never arrived)."""
-    letter_id, letter = _letter(edit.entry, json.dumps(edit.to_journal()), error)
-    redis_connection().hset(keys.dead_letters_key(keys.partition_of(edit.token)), letter_id, letter)
+def dead_letter_from_record(record: Record, error: BaseException) -> str:
+    """Keep a record that is not in the journal and could not be applied (an edit whose message
+    never arrived); its kind's ``replay`` queues it again."""
+    letter_id, letter = _letter(record.entry, json.dumps(record.to_journal()), error)
+    partition = keys.entry_partition(record.entry)
+    redis_connection().hset(keys.dead_letters_key(partition), letter_id, letter)
     return letter_id
-
-
-def _legacy(letter: dict[str, Any]) -> dict[str, Any]:
-    """A letter of the per-row persist and edit tasks, as the entry it describes.
-
-    Its arguments are taken as they are, not decoded: a row became a letter because something
-    in it could not be read (a field missing, ``None``), and the listing must still show it.
-    """
-    task, args = letter["task"].rsplit(".", 1)[-1], letter["args"]
-    kind, fields_ = {
-        "chat_persist_task": (keys.CHAT, ("created_at",)),
-        "message_persist_task": (keys.MESSAGE, ("body", "created_at", "updated_at")),
-    }.get(task, (keys.EDIT, ("body", "updated_at")))
-    identity = args[:2] if kind == keys.CHAT else args[:3]
-    payload = dict(zip(fields_, args[len(identity) :], strict=False))
-    return {
-        "entry": keys.entry_name(kind, *identity),
-        "payload": json.dumps(payload),
-        "error": letter["error"],
-        "at": letter["at"],
-    }
 
 
 def dead_letters_list() -> dict[str, dict[str, Any]]:
@@ -82,24 +62,18 @@ def dead_letters_list() -> dict[str, dict[str, Any]]:
         for stored in pipe.execute()
         for letter_id, raw in stored.items()
     }
-    letters = {
-        letter_id: letter if "entry" in letter else _legacy(letter)
-        for letter_id, letter in letters.items()
-    }
     return dict(sorted(letters.items(), key=lambda item: item[1]["at"]))
 
 
 def dead_letters_replay(letter_ids: list[str]) -> int:
-    """Put these letters' entries back into the journal (an edit: queue it); how many.
+    """Put these letters' entries back into the journal (a kind with a ``replay``, such as an
+    edit: queue it); how many.
 
     A letter another replay took first is skipped, so no row is requeued twice. The entries are
     due at once: the next drain writes them (the command queues one). An edit's task is queued
     before its letter is taken: if the broker refuses, the letter stays to be replayed again
     (an edit applied twice changes nothing: the later ``updated_at`` wins).
     """
-    # Imported here: the task module imports this one (HackSoft's styleguide does the same).
-    from pipeline.tasks import message_edit_task
-
     letters = dead_letters_list()
     by_partition: dict[int, list[Any]] = {}
     for letter_id in letter_ids:
@@ -107,10 +81,12 @@ def dead_letters_replay(letter_ids: list[str]) -> int:
         if letter is None:
             continue
         name = keys.EntryName.parse(letter["entry"])
-        if name.kind == keys.EDIT:
-            message_edit_task.delay(letter["entry"], json.loads(letter["payload"]))
+        kind = kind_of(letter["entry"])
+        if kind.replay is not None:
+            kind.replay(kind.record.from_journal(letter["entry"], json.loads(letter["payload"])))
+        journaled = "" if kind.replay is not None else letter["entry"]
         args = by_partition.setdefault(name.partition, [time.time()])
-        args += [letter_id, "" if name.kind == keys.EDIT else letter["entry"], letter["payload"]]
+        args += [letter_id, journaled, letter["payload"]]
     taken = [
         letter_id
         for partition, args in by_partition.items()

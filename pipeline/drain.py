@@ -1,111 +1,30 @@
 """Draining the journal into SQL: claim a batch, write it in one transaction, clear it.
 
-A drain of one partition runs as a Celery task (pipeline.tasks). At most one per partition is
-queued per interval by the accepting script's marker; beat's sweep queues one every few
-seconds for each partition with rows due (leases that ran out while nothing was accepted); a
-worker queues them each time it (re)connects to the broker.
+A drain of one partition runs as a Celery task; pipeline.tasks queues drains (at most one per
+partition per interval, by the accepting script's marker; beat's sweep every few seconds for
+each partition with rows due; a worker each time it (re)connects to the broker) and hands each
+drain the ``FollowUps`` it queues next.
 """
 
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.conf import settings
 
 from core.errors import unavailable
 from core.redis_client import redis_connection
 from pipeline import dead_letters, keys
-from pipeline.journal import Claim, journal_claim, journal_release, partitions_due
-from pipeline.legacy import misplaced_move
-from pipeline.numbering import DRAIN_REQUEST_INTERVAL_MS
-from pipeline.persist import records_persist
+from pipeline.journal import Claim, journal_claim, journal_release
+from pipeline.registry import records_persist
 
 logger = logging.getLogger(__name__)
-
-
-def drain_queue(
-    partition: int,
-    *,
-    already_marked: bool = False,
-    countdown: float | None = None,
-    later: bool = False,
-) -> None:
-    """Queue a drain of a partition, unless one was queued less than an interval ago.
-
-    ``already_marked``: the caller's Lua script set the marker and asks to queue the task.
-    ``later``: the drain a pause announced (``drain_queue_later``).
-    A failure to queue is logged and forgiven: beat's sweep queues drains every few seconds.
-    """
-    if not already_marked and not redis_connection().set(
-        keys.drain_requested_key(partition), 1, nx=True, px=DRAIN_REQUEST_INTERVAL_MS
-    ):
-        return
-    # Imported here: the task module imports this one (HackSoft's styleguide does the same).
-    from pipeline.tasks import journal_drain_task
-
-    try:
-        kwargs = {"later": True} if later else {}
-        journal_drain_task.apply_async(args=(partition,), kwargs=kwargs, countdown=countdown)
-    except Exception:
-        logger.exception("could not queue a journal drain; beat will")
-
-
-def drain_queue_later(partition: int, *, after_ms: int) -> None:
-    """Queue a drain in ``after_ms``, unless one is announced already, and hold the
-    drain-requested marker until it runs, so the rows accepted meanwhile wait for it.
-
-    Several drains can end on a partial batch at once (the extra drains full batches queued
-    find a journal nearly empty): they queue one later drain between them, not one each,
-    which would go on as that many chains of drains on a few rows each. ``{pN}:drain-later``
-    announces it from when it is queued until it starts (``journal_drain`` with ``later``
-    deletes it), not for a time of its own: a worker whose clock runs ahead, or a broker that
-    rounds a countdown down, may start it early, and it must then be free to queue the next.
-    """
-    announce = DRAIN_REQUEST_INTERVAL_MS + after_ms
-    pipe = redis_connection().pipeline(transaction=False)  # one slot: both keys carry {pN}
-    pipe.set(keys.drain_requested_key(partition), 1, px=announce)
-    # Expires as well, should the task be lost (a worker killed holding it): a bounded stall.
-    pipe.set(keys.drain_later_key(partition), 1, nx=True, px=announce)
-    if pipe.execute()[1]:
-        drain_queue(partition, already_marked=True, countdown=after_ms / 1000, later=True)
 
 
 def drain_idle(partition: int) -> None:
     """An idle drain clears the marker, so the next accepted row queues a drain at once."""
     redis_connection().delete(keys.drain_requested_key(partition))
-
-
-def journal_sweep() -> list[int]:
-    """Queue a drain of every partition with an entry due (beat, every few seconds): rows whose
-    lease ran out, or whose drain was lost, while nothing new was accepted. The partitions."""
-    due = partitions_due()
-    for partition in due:
-        drain_queue(partition)
-    return due
-
-
-def drain_queue_after_connect(*, lease_seconds: float) -> None:
-    """Queue the drains a worker owes the journal each time it (re)connects to the broker.
-
-    Losing the broker can lose the drain a row asked for: the worker had it (a drain is not
-    retried), or the ``BRPOP`` that popped it lost its reply with the connection. After a
-    clean Redis restart the row's drain-requested marker comes back from the AOF and, for the
-    rest of its interval, tells the rows accepted next that a drain is on its way, so none
-    would be queued before beat's. Hence: the markers are cleared, a drain queued now for
-    every partition with rows due, and a sweep once the leases of a drain that died with the
-    connection have run out. Failures are logged and forgiven, as in ``drain_queue``.
-    """
-    from pipeline.tasks import journal_sweep_task
-
-    try:
-        misplaced_move()
-        for partition in partitions_due(now=float("inf")):
-            drain_idle(partition)
-            drain_queue(partition, already_marked=True)
-        journal_sweep_task.apply_async(countdown=lease_seconds)
-    except Exception:
-        logger.exception("could not queue the journal drains after connecting; beat will")
-        return
-    logger.info("connected to the broker: journal drains queued now and in %ss", lease_seconds)
 
 
 def _claims_persist(claims: list[Claim]) -> None:
@@ -139,11 +58,21 @@ def _claims_persist(claims: list[Claim]) -> None:
                 logger.exception("could not write %s (attempt %d)", claim.entry, claim.attempts)
 
 
+@dataclass(frozen=True)
+class FollowUps:
+    """How a drain asks for the next ones (pipeline.tasks queues them): ``now(partition)``
+    and ``later(partition, after_ms)``."""
+
+    now: Callable[[int], None]
+    later: Callable[[int, int], None]
+
+
 def journal_drain(
     partition: int,
     *,
     batch_size: int,
     time_budget_seconds: float,
+    follow_ups: FollowUps,
     pause_after_partial_ms: int = 0,
     later: bool = False,
 ) -> int:
@@ -174,12 +103,12 @@ def journal_drain(
                 return written
         full = len(claims) == batch_size
         if full:
-            drain_queue(partition)
+            follow_ups.now(partition)
         _claims_persist(claims)
         written += len(claims)
         if not full and pause_after_partial_ms:
-            drain_queue_later(partition, after_ms=pause_after_partial_ms)
+            follow_ups.later(partition, pause_after_partial_ms)
             return written
         if time.monotonic() > deadline:
-            drain_queue(partition)  # hand over rather than hold one worker for ever
+            follow_ups.now(partition)  # hand over rather than hold one worker for ever
             return written

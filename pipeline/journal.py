@@ -24,7 +24,10 @@ from typing import Any, TypeVar
 from core.errors import REDIS_UNAVAILABLE
 from core.redis_client import redis_connection
 from pipeline import keys, scripts
-from pipeline.records import ChatRecord, MessageRecord
+from pipeline.records import Record
+from pipeline.registry import record_decode
+
+AnyRecord = TypeVar("AnyRecord", bound=Record)
 
 
 @dataclass(frozen=True)
@@ -35,11 +38,9 @@ class Claim:
     payload: str  # as stored: decoding it is one of the ways an entry can fail
     attempts: int  # how many times this entry has been claimed, this time included
 
-    def record(self) -> ChatRecord | MessageRecord:
+    def record(self) -> Record:
         """The record the entry holds; raises if the entry cannot be read."""
-        kind = keys.EntryName.parse(self.entry).kind
-        record_type = ChatRecord if kind == keys.CHAT else MessageRecord
-        return record_type.from_journal(self.entry, json.loads(self.payload))
+        return record_decode(self.entry, self.payload)
 
 
 def journal_get(entry: str) -> dict[str, Any] | None:
@@ -48,18 +49,10 @@ def journal_get(entry: str) -> dict[str, Any] | None:
     return None if raw is None else json.loads(raw)
 
 
-def chat_pending(*, token: str, number: int) -> ChatRecord | None:
-    """A chat that was accepted (201) but is not persisted yet."""
-    entry = keys.chat_entry(token, number)
+def pending(record_type: type[AnyRecord], entry: str) -> AnyRecord | None:
+    """The record of an entry accepted (201) but not persisted yet, with any edit made since."""
     payload = journal_get(entry)
-    return None if payload is None else ChatRecord.from_journal(entry, payload)
-
-
-def message_pending(*, token: str, chat_number: int, number: int) -> MessageRecord | None:
-    """A message that was accepted (201) but is not persisted yet, with any edit made since."""
-    entry = keys.message_entry(token, chat_number, number)
-    payload = journal_get(entry)
-    return None if payload is None else MessageRecord.from_journal(entry, payload)
+    return None if payload is None else record_type.from_journal(entry, payload)
 
 
 Row = TypeVar("Row")
@@ -73,7 +66,7 @@ def persisted_or_pending(
     The drain clears a journal entry only after its row is committed, so a row missing from
     the first SQL look and then from the journal was persisted in between: SQL is asked once
     more (without it, a read racing the drain would miss a row that exists). The one place
-    this order is written; the locate selectors (pipeline.selectors) use it.
+    this order is written; the locate selectors (chats.selectors, messages_app.selectors) use it.
     """
     found = persisted()
     if found is None:
@@ -83,7 +76,7 @@ def persisted_or_pending(
     return found
 
 
-def journal_replace(record: MessageRecord) -> bool:
+def journal_replace(record: Record) -> bool:
     """Replace a pending entry with ``record`` (an edit); False if it was persisted meanwhile.
 
     Atomic, so an entry cleared by a drain a moment earlier is not brought back.
@@ -91,7 +84,7 @@ def journal_replace(record: MessageRecord) -> bool:
     return bool(
         scripts.run(
             "replace",
-            keys=[keys.journal_entries_key(keys.partition_of(record.token))],
+            keys=[keys.journal_entries_key(keys.entry_partition(record.entry))],
             args=[record.entry, json.dumps(record.to_journal())],
         )
     )

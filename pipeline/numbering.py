@@ -115,6 +115,12 @@ def application_register(*, token: str) -> None:
     )
 
 
+def application_forget(*, token: str) -> None:
+    """Forget a deleted application. Without its hash the allocator asks SQL for the
+    application, finds none, and answers 404 (and remembers the token as unknown for a while)."""
+    redis_connection().delete(keys.application_key(token))
+
+
 def token_unknown_remember(token: str) -> None:
     """Remember for a while that no application has this token (a reseed found none)."""
     redis_connection().set(keys.unknown_token_key(token), 1, ex=UNKNOWN_TOKEN_TTL_SECONDS)

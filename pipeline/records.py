@@ -1,4 +1,4 @@
-"""The rows the pipeline carries, one typed record per entity, with one codec.
+"""The codec of the rows the engine carries: each app declares its records on ``Record``.
 
 A record is what the API accepted, as plain data: the journal holds it (``to_journal`` /
 ``from_journal``), the drain writes it (``to_model``), a read of a row not persisted yet
@@ -12,16 +12,17 @@ A record's identity (its application's token and its numbers) is its journal ent
 Idempotency-Key's hash under ``key``.
 """
 
-from dataclasses import dataclass, fields, replace
+import logging
+from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import cache
-from typing import Any, ClassVar, Self, cast, get_type_hints
+from typing import Any, ClassVar, Self, TypeVar, get_type_hints
 
 from django.db.models import Model
 
-from chats.models import Chat
-from messages_app.models import Message
 from pipeline import keys
+
+logger = logging.getLogger(__name__)
 
 # Payload names that differ from the field's (kept as journals already in Redis have them).
 _PAYLOAD_NAMES = {"idempotency_key": "key"}
@@ -104,64 +105,25 @@ def _model_fields(model: type[Model]) -> frozenset[str]:
     return frozenset(field.name for field in model._meta.concrete_fields)
 
 
-@dataclass(frozen=True)
-class ChatRecord(Record):
-    """A chat accepted by the API."""
-
-    KIND = keys.CHAT
-    IDENTITY = ("token", "number")
-    MODEL = Chat
-
-    token: str
-    number: int
-    created_at: datetime
-    idempotency_key: str = ""  # the key's hash (pipeline.numbering.idempotency_hash)
-
-    def to_model(self, **links: Any) -> Chat:
-        chat = cast(Chat, super().to_model(**links))
-        chat.updated_at = self.created_at  # a chat changes only when it is created
-        return chat
+R = TypeVar("R", bound=Record)
 
 
-@dataclass(frozen=True)
-class _OfAMessage(Record):
-    """What names a message: its application, its chat and its number."""
+def records_of_known_applications(records: list[R], application_ids: dict[str, int]) -> list[R]:
+    """The records whose application still exists; the others are logged and left out.
 
-    IDENTITY = ("token", "chat_number", "number")
-    MODEL = Message
-
-    token: str
-    chat_number: int
-    number: int
-
-
-@dataclass(frozen=True)
-class MessageRecord(_OfAMessage):
-    """A message accepted by the API (or rewritten by an edit before it was persisted)."""
-
-    KIND = keys.MESSAGE
-
-    body: str
-    created_at: datetime
-    updated_at: datetime
-    idempotency_key: str = ""  # the key's hash (pipeline.numbering.idempotency_hash)
-
-    def to_model(self, **links: Any) -> Message:
-        return cast(Message, super().to_model(**links))
-
-    def edited(self, edit: "EditRecord") -> "MessageRecord":
-        """This message with an edit applied: the edit's fields, the edit's time."""
-        changes = {field.name: getattr(edit, field.name) for field in fields(edit)}
-        for name in edit.IDENTITY:
-            changes.pop(name)
-        return replace(self, **changes)
-
-
-@dataclass(frozen=True)
-class EditRecord(_OfAMessage):
-    """An edit of a message (PUT, PATCH, the admin): the new content and when it was made."""
-
-    KIND = keys.EDIT
-
-    body: str
-    updated_at: datetime
+    Rows the API accepted for an application deleted meanwhile are dropped by the drain.
+    """
+    kept = []
+    for record in records:
+        if record.token in application_ids:  # type: ignore[attr-defined]
+            kept.append(record)
+            continue
+        what = type(record).__name__.removesuffix("Record").lower()
+        numbers = record.entry.split(":", 2)[2]
+        logger.warning(
+            "dropping %s %s: application %s… is gone",
+            what,
+            numbers,
+            record.token[:8],  # type: ignore[attr-defined]
+        )
+    return kept

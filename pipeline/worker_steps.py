@@ -19,6 +19,6 @@ class JournalDrainOnConnect(bootsteps.StartStopStep):
     def start(self, parent: Any) -> None:
         from django.conf import settings
 
-        from pipeline.drain import drain_queue_after_connect
+        from pipeline.tasks import drain_queue_after_connect
 
         drain_queue_after_connect(lease_seconds=settings.PERSIST_LEASE_SECONDS)

@@ -20,13 +20,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from applications.selectors import application_get
+from chats.selectors import chat_locate
 from core.pagination import limit_from_request
 from core.schema.errors import error_responses
 from core.schema.pages import page_of
 from core.schema.parameters import CHAT_NUMBER, CURSOR, LIMIT, TOKEN
 from core.serializer_fields import StrictTextField
 from messages_app.serializers import MessageOutputSerializer
-from pipeline.selectors import chat_locate
 from search import openapi as docs
 from search.selectors import messages_search
 

@@ -9,9 +9,15 @@ class SearchConfig(AppConfig):
     name = "search"
 
     def ready(self) -> None:
+        from applications.signals import application_deleting
+        from messages_app.signals import messages_edited, messages_persisted
         from search.backends.sql import sqlite_functions_register
+        from search.receivers import application_deleted_unindex, messages_written_index
 
         connection_created.connect(sqlite_functions_register, dispatch_uid="search-sqlite-fold")
+        messages_persisted.connect(messages_written_index, dispatch_uid="search-index-persisted")
+        messages_edited.connect(messages_written_index, dispatch_uid="search-index-edited")
+        application_deleting.connect(application_deleted_unindex, dispatch_uid="search-unindex")
         setting_changed.connect(_elasticsearch_reconfigure, dispatch_uid="search-es-settings")
 
 

@@ -1,11 +1,11 @@
 """Keeping the Elasticsearch index in step with the messages table.
 
-The write services call ``messages_index_later`` once their transaction has committed, naming
-the messages by (chat id, number) because ``bulk_create(ignore_conflicts=True)`` returns no ids
-on MySQL; rows written together are indexed together, in one task and one bulk request. The
-task reads the rows as they are when it runs, so a late task indexes the latest text, and each
-write carries ``updated_at`` as an external version, so an older snapshot never overwrites a
-newer one. No write asks for ``refresh``: a document is searchable after the index's next
+The write services' signals reach ``search.tasks.messages_index_later`` once their
+transaction has committed, naming the messages by (chat id, number) because
+``bulk_create(ignore_conflicts=True)`` returns no ids on MySQL; rows written together are
+indexed together, in one task and one bulk request. The task reads the rows as they are when
+it runs, so a late task indexes the latest text, and each write carries ``updated_at`` as an
+external version, so an older snapshot never overwrites a newer one. No write asks for ``refresh``: a document is searchable after the index's next
 refresh (1 second by default). With the SQL backend the table is the index and nothing is done.
 """
 
@@ -22,24 +22,9 @@ from messages_app.models import Message
 
 logger = logging.getLogger(__name__)
 
-# Keys per indexing task, and so per bulk request from the task.
-INDEX_TASK_BATCH = 500
 BULK_TIMEOUT_SECONDS = 60.0
-
-
-def messages_index_later(*, keys: Sequence[tuple[int, int]]) -> None:
-    """Queue the indexing of these messages; never raises, so the write it follows stands."""
-    if not keys or not settings.ELASTICSEARCH_URL:
-        return
-    from search.tasks import messages_index_task
-
-    for start in range(0, len(keys), INDEX_TASK_BATCH):
-        batch = [[chat_id, number] for chat_id, number in keys[start : start + INDEX_TASK_BATCH]]
-        try:
-            messages_index_task.delay(batch)
-        except Exception:
-            # The rows are safe in the database; `manage.py search_reindex` restores the index.
-            logger.exception("could not queue the indexing of %d messages", len(batch))
+# Documents per bulk request.
+BULK_CHUNK = 500
 
 
 def messages_for_index() -> QuerySet[Message]:
@@ -99,7 +84,7 @@ def messages_bulk_index(messages: Sequence[Message], *, ensure_index: bool = Tru
     bulk(
         es_client().options(request_timeout=BULK_TIMEOUT_SECONDS),
         MessageDocument().get_actions(messages, "index"),
-        chunk_size=max(INDEX_TASK_BATCH, len(messages)),
+        chunk_size=max(BULK_CHUNK, len(messages)),
         # 409: the index already holds this message at the same or a newer version. That is
         # the versioning at work (a stale task, a second reindex), not a failure.
         ignore_status=(409,),

@@ -1,8 +1,18 @@
-"""Thin Celery tasks over search.indexing; they take plain data, never model instances."""
+"""Thin Celery tasks over search.indexing, and the one place that queues them; they take plain
+data, never model instances."""
+
+import logging
+from collections.abc import Sequence
 
 from celery import shared_task
+from django.conf import settings
 
 from search import indexing
+
+logger = logging.getLogger(__name__)
+
+# Keys per indexing task, and so per bulk request from the task.
+INDEX_TASK_BATCH = 500
 
 # Retried with exponential backoff while Elasticsearch is down or refuses writes: writes to the
 # API never wait for it. The countdown stays under CELERY_VISIBILITY_TIMEOUT (300 s) so that the
@@ -24,3 +34,16 @@ INDEX_TASK_OPTIONS = {
 def messages_index_task(keys: list[list[int]]) -> int:
     """Index the messages named by [chat id, number] pairs; idempotent (search.documents)."""
     return indexing.messages_index(keys=keys)
+
+
+def messages_index_later(*, keys: Sequence[tuple[int, int]]) -> None:
+    """Queue the indexing of these messages; never raises, so the write it follows stands."""
+    if not keys or not settings.ELASTICSEARCH_URL:
+        return
+    for start in range(0, len(keys), INDEX_TASK_BATCH):
+        batch = [[chat_id, number] for chat_id, number in keys[start : start + INDEX_TASK_BATCH]]
+        try:
+            messages_index_task.delay(batch)
+        except Exception:
+            # The rows are safe in the database; `manage.py search_reindex` restores the index.
+            logger.exception("could not queue the indexing of %d messages", len(batch))

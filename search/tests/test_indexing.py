@@ -20,8 +20,8 @@ from pipeline.edits import message_update
 from pipeline.persist import messages_persist
 from pipeline.records import MessageRecord
 from search.documents import MessageDocument, message_version
-from search.indexing import INDEX_TASK_BATCH, messages_index, messages_index_later
-from search.tasks import messages_index_task
+from search.indexing import messages_index
+from search.tasks import INDEX_TASK_BATCH, messages_index_later, messages_index_task
 from search.tests.fake_elasticsearch import error_reply
 
 pytestmark = pytest.mark.django_db

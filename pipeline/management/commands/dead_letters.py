@@ -3,7 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pipeline.dead_letters import dead_letters_list, dead_letters_replay
-from pipeline.drain import journal_sweep
+from pipeline.tasks import journal_sweep
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand
 
 from pipeline.drain import journal_drain
 from pipeline.journal import journal_count, journal_make_due, partitions_due
-from pipeline.legacy import misplaced_move
+from pipeline.tasks import FOLLOW_UPS
 
 
 class Command(BaseCommand):
@@ -13,11 +13,13 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: object, **options: object) -> None:
-        misplaced_move()  # rows accepted before an upgrade or a change of REDIS_PARTITIONS
         due = journal_make_due()
         written = sum(
             journal_drain(
-                partition, batch_size=settings.PERSIST_BATCH_SIZE, time_budget_seconds=float("inf")
+                partition,
+                batch_size=settings.PERSIST_BATCH_SIZE,
+                time_budget_seconds=float("inf"),
+                follow_ups=FOLLOW_UPS,
             )
             for partition in partitions_due()
         )

@@ -1,11 +1,12 @@
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from applications.deletion import application_delete, application_deletion_summary
 from applications.models import Application
-from pipeline.deletion import application_delete, application_deletion_summary
 
 
 class Command(BaseCommand):
@@ -24,12 +25,15 @@ class Command(BaseCommand):
         if application is None:
             raise CommandError("No application with this token.")
         summary = application_deletion_summary(application=application)
-        self.stdout.write(
-            f"{application.name!r} has {summary.describe(summary.chats)} chats and "
-            f"{summary.describe(summary.messages)} messages."
-        )
+        self.stdout.write(f"{application.name!r} has {_listed(summary.described())}.")
         if not yes and input("Delete them all? Type 'yes': ") != "yes":
             raise CommandError("Nothing deleted.")
         with tqdm(unit="msg", disable=no_progress, file=sys.stderr) as bar:
-            chats, messages = application_delete(application=application, progress=bar.update)
-        self.stdout.write(f"Deleted the application, {chats} chats and {messages} messages.")
+            deleted = application_delete(application=application, progress=bar.update)
+        self.stdout.write(f"Deleted the application, {_listed(deleted)}.")
+
+
+def _listed(counts: Mapping[str, object]) -> str:
+    """``{"chats": 3, "messages": 5}`` as "3 chats and 5 messages"."""
+    parts = [f"{count} {name}" for name, count in counts.items()]
+    return " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
