@@ -1,12 +1,13 @@
 """Keeping the Elasticsearch index in step with the messages table.
 
-The write services' signals reach ``search.tasks.messages_index_later`` once their
-transaction has committed, naming the messages by (chat id, number) because
+The write services' signals reach ``search.tasks.messages_index_later`` once their transaction
+has committed, naming the messages by (chat id, number) because
 ``bulk_create(ignore_conflicts=True)`` returns no ids on MySQL; rows written together are
-indexed together, in one task and one bulk request. The task reads the rows as they are when
-it runs, so a late task indexes the latest text, and each write carries ``updated_at`` as an
-external version, so an older snapshot never overwrites a newer one. No write asks for ``refresh``: a document is searchable after the index's next
-refresh (1 second by default). With the SQL backend the table is the index and nothing is done.
+indexed together, in one task and one bulk request. The task reads the rows as they are when it
+runs, so a late task indexes the latest text, and each write carries ``updated_at`` as an
+external version, so an older snapshot never overwrites a newer one. No write asks for
+``refresh``: a document is searchable after the index's next refresh (1 second by default).
+With the SQL backend the table is the index and nothing is done.
 """
 
 import logging

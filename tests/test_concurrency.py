@@ -18,9 +18,10 @@ from django.db import connection
 
 from applications.models import NumberReservation
 from applications.tests.factories import ApplicationFactory
+from chats.services import chat_counter_reseed
 from chats.tests.factories import ChatFactory
+from messages_app.services import message_counter_reseed
 from messages_app.tests.factories import MessageFactory
-from pipeline.accept import chat_counter_reseed, message_counter_reseed
 from pipeline.journal import journal_count
 from pipeline.numbering import application_register, chat_number_allocate, message_number_allocate
 from pipeline.tests.test_numbering import chat_lookup, message_lookup

@@ -19,8 +19,8 @@ from django.conf import settings
 from chatapi.celery import app as celery_app
 from chats.models import Chat
 from messages_app.models import Message
-from pipeline.drain import journal_sweep
 from pipeline.journal import journal_count
+from pipeline.tasks import journal_sweep
 from tests.support.http import HttpApi
 from tests.support.processes import LEASE_SECONDS
 from tests.support.tasks import broker_queue_length, unacked_in_broker

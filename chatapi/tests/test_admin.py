@@ -13,6 +13,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from applications import deletion
 from applications.models import Application, token_is_well_formed
 from applications.tests.factories import ApplicationFactory
 from chats.models import Chat
@@ -21,7 +22,7 @@ from core import admin_pagination
 from core.redis_client import redis_connection
 from messages_app.models import Message
 from messages_app.tests.factories import MessageFactory
-from pipeline import deletion, keys
+from pipeline import keys
 from tests.support.contract import API
 from tests.support.tasks import queued_tasks
 
@@ -295,7 +296,7 @@ def test_an_admin_edit_survives_a_late_persist_of_the_journal_entry(
     """The row was written, its journal entry not yet cleared (the drain's lease ran out):
     the entry is written again after the edit, and must not bring the old body back."""
     from pipeline.journal import journal_claim
-    from pipeline.persist import records_persist
+    from pipeline.registry import records_persist
 
     api.post(f"{API}/apps/{token}/chats")
     api.post(f"{API}/apps/{token}/chats/1/messages", {"body": "first"}, format="json")

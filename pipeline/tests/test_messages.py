@@ -7,6 +7,7 @@ to run, it switches Celery to eager mode for that test only and says so.
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from io import StringIO
 
@@ -17,24 +18,24 @@ from django.utils import timezone
 from applications.models import Application
 from chatapi.celery import app as celery_app
 from chats.models import Chat
+from chats.records import ChatRecord
+from chats.services import chat_create, chats_persist
 from chats.tests.factories import ChatFactory
 from core.errors import NotFound
+from messages_app import selectors
+from messages_app import services as edits
+from messages_app.edits import MessageNotPersistedYet, message_edit_apply
 from messages_app.models import Message
+from messages_app.records import EditRecord, MessageRecord
+from messages_app.selectors import message_locate
+from messages_app.services import message_create, message_update, messages_persist
 from messages_app.tests.factories import MessageFactory
-from pipeline import counters, edits, keys, persist, selectors
-from pipeline.accept import chat_accept, message_accept
+from pipeline import counters, keys, registry
 from pipeline.dead_letters import dead_letters_list
 from pipeline.drain import journal_drain
-from pipeline.edits import MessageNotPersistedYet, message_edit_apply, message_update
-from pipeline.journal import (
-    journal_claim,
-    journal_count,
-    journal_get,
-    journal_make_due,
-)
-from pipeline.persist import chats_persist, messages_persist, records_persist
-from pipeline.records import ChatRecord, EditRecord, MessageRecord
-from pipeline.selectors import message_locate
+from pipeline.journal import journal_claim, journal_count, journal_get, journal_make_due
+from pipeline.registry import records_persist
+from pipeline.tasks import FOLLOW_UPS
 from tests.support.tasks import (
     broker_queue_length,
     drains_allowed,
@@ -74,11 +75,11 @@ def record(token: str, chat_number: int, number: int, body: str, at=None) -> Mes
 
 
 def test_message_accept_touches_redis_only(application, django_assert_num_queries):
-    chat = chat_accept(token=application.token)
+    chat = chat_create(token=application.token)
 
     with django_assert_num_queries(0):
         messages = [
-            message_accept(
+            message_create(
                 token=application.token, chat_number=chat.number, content={"body": f"m{i} 🎉"}
             )
             for i in range(3)
@@ -160,8 +161,8 @@ def test_a_message_whose_chat_row_is_missing_creates_it(
 def test_journal_entry_is_cleared_only_after_commit(
     application, django_capture_on_commit_callbacks
 ):
-    chat = chat_accept(token=application.token)
-    message = message_accept(
+    chat = chat_create(token=application.token)
+    message = message_create(
         token=application.token, chat_number=chat.number, content={"body": "hi"}
     )
     field = keys.message_entry(application.token, chat.number, message.number)
@@ -184,8 +185,8 @@ def test_journal_entry_is_cleared_only_after_commit(
 def test_messages_of_a_deleted_application_are_dropped_and_leave_the_journal(
     application, django_capture_on_commit_callbacks
 ):
-    chat = chat_accept(token=application.token)
-    message = message_accept(
+    chat = chat_create(token=application.token)
+    message = message_create(
         token=application.token, chat_number=chat.number, content={"body": "hi"}
     )
     application.delete()
@@ -202,8 +203,8 @@ def test_messages_of_a_deleted_application_are_dropped_and_leave_the_journal(
 
 
 def test_editing_a_message_not_persisted_yet(application, django_assert_max_num_queries):
-    chat = chat_accept(token=application.token)
-    message = message_accept(
+    chat = chat_create(token=application.token)
+    message = message_create(
         token=application.token, chat_number=chat.number, content={"body": "draft"}
     )
     queued = broker_queue_length()
@@ -259,15 +260,19 @@ def test_journal_drain_writes_everything_a_batch_per_transaction(
     application, django_capture_on_commit_callbacks, pause_ms
 ):
     """Full batches go on at once, with a pause after a partial batch or without one."""
-    chat = chat_accept(token=application.token)
+    chat = chat_create(token=application.token)
     bodies = [f"message {n}" for n in range(1, 8)]
     for body in bodies:
-        message_accept(token=application.token, chat_number=chat.number, content={"body": body})
+        message_create(token=application.token, chat_number=chat.number, content={"body": body})
     edited = message_update(application=application, chat_number=1, number=7, body="seventh")
 
     with django_capture_on_commit_callbacks(execute=True):
         written = journal_drain(
-            part(application), batch_size=3, time_budget_seconds=60, pause_after_partial_ms=pause_ms
+            part(application),
+            batch_size=3,
+            follow_ups=FOLLOW_UPS,
+            time_budget_seconds=60,
+            pause_after_partial_ms=pause_ms,
         )
         assert written == 8
 
@@ -288,19 +293,23 @@ def test_a_partial_batch_is_the_last_and_the_next_drain_comes_after_the_pause(
 ):
     """Under load a drain looping at once finds a few rows per pass; with the pause, the rows
     accepted after a partial batch wait for one drain, queued for later, and queue none."""
-    chat_accept(token=application.token)
+    chat_create(token=application.token)
     for n in range(3):
-        message_accept(token=application.token, chat_number=1, content={"body": f"{n}"})
+        message_create(token=application.token, chat_number=1, content={"body": f"{n}"})
     queued_tasks()  # the drain the first row asked for: this test runs it by hand
 
     with django_capture_on_commit_callbacks(execute=True):
         drained_at = timezone.now()
         written = journal_drain(
-            part(application), batch_size=10, time_budget_seconds=60, pause_after_partial_ms=250
+            part(application),
+            batch_size=10,
+            follow_ups=FOLLOW_UPS,
+            time_budget_seconds=60,
+            pause_after_partial_ms=250,
         )
     assert written == 4
     for n in range(3, 6):
-        message_accept(token=application.token, chat_number=1, content={"body": f"{n}"})
+        message_create(token=application.token, chat_number=1, content={"body": f"{n}"})
 
     # One drain queued, by the drain, to run a pause later; the three rows asked for none.
     [(name, args, _kwargs, eta)] = queued_tasks_with_eta()
@@ -309,7 +318,12 @@ def test_a_partial_batch_is_the_last_and_the_next_drain_comes_after_the_pause(
     assert drained_at + timedelta(milliseconds=250) <= eta < timezone.now() + timedelta(seconds=1)
     assert journal_count() == 3
     with django_capture_on_commit_callbacks(execute=True):
-        assert journal_drain(part(application), batch_size=10, time_budget_seconds=60) == 3
+        assert (
+            journal_drain(
+                part(application), batch_size=10, follow_ups=FOLLOW_UPS, time_budget_seconds=60
+            )
+            == 3
+        )
     assert Message.objects.count() == 6
 
 
@@ -318,13 +332,17 @@ def test_drains_that_each_end_on_a_partial_batch_queue_one_later_drain(
 ):
     """The extra drains full batches queued end on partial batches together: one later drain
     between them, or they would go on as that many chains."""
-    chat_accept(token=application.token)
+    chat_create(token=application.token)
     queued_tasks()
     for n in range(3):
-        message_accept(token=application.token, chat_number=1, content={"body": f"{n}"})
+        message_create(token=application.token, chat_number=1, content={"body": f"{n}"})
         with django_capture_on_commit_callbacks(execute=True):
             journal_drain(
-                part(application), batch_size=10, time_budget_seconds=60, pause_after_partial_ms=500
+                part(application),
+                batch_size=10,
+                follow_ups=FOLLOW_UPS,
+                time_budget_seconds=60,
+                pause_after_partial_ms=500,
             )
 
     assert [name for name, *_ in queued_tasks_with_eta()] == ["pipeline.tasks.journal_drain_task"]
@@ -341,14 +359,18 @@ def test_a_later_drain_started_early_still_queues_the_next(
     drain while the key still lives; ending on a partial batch, it was deduped by the key it
     was queued under and re-armed the drain-requested marker, so the rows accepted next had
     no drain coming, only beat's sweep. The later drain now deletes the key when it starts."""
-    chat_accept(token=application.token)
-    message_accept(token=application.token, chat_number=1, content={"body": "0"})
+    chat_create(token=application.token)
+    message_create(token=application.token, chat_number=1, content={"body": "0"})
     queued_tasks()  # the drain the first row asked for: run by hand below
     with django_capture_on_commit_callbacks(execute=True):
         journal_drain(
-            part(application), batch_size=10, time_budget_seconds=60, pause_after_partial_ms=500
+            part(application),
+            batch_size=10,
+            follow_ups=FOLLOW_UPS,
+            time_budget_seconds=60,
+            pause_after_partial_ms=500,
         )
-    message_accept(token=application.token, chat_number=1, content={"body": "1"})
+    message_create(token=application.token, chat_number=1, content={"body": "1"})
     [(name, args, kwargs, _eta)] = queued_tasks_with_eta()  # the later drain
     assert kwargs == {"later": True}
 
@@ -356,10 +378,15 @@ def test_a_later_drain_started_early_still_queues_the_next(
     # drain's own run) would, or quorum queues' delayed delivery: the key still lives.
     with django_capture_on_commit_callbacks(execute=True):
         written = journal_drain(
-            *args, **kwargs, batch_size=10, time_budget_seconds=60, pause_after_partial_ms=500
+            *args,
+            **kwargs,
+            batch_size=10,
+            follow_ups=FOLLOW_UPS,
+            time_budget_seconds=60,
+            pause_after_partial_ms=500,
         )
     assert written == 1
-    message_accept(token=application.token, chat_number=1, content={"body": "2"})
+    message_create(token=application.token, chat_number=1, content={"body": "2"})
 
     assert journal_count() == 1
     # Something must be on its way for row 3 (a drain queued, now or later); nothing is.
@@ -368,8 +395,8 @@ def test_a_later_drain_started_early_still_queues_the_next(
 
 def test_a_claim_whose_lease_ran_out_is_claimed_again(application):
     """A drain killed mid-batch never gives its claim back; the lease running out does."""
-    chat_accept(token=application.token)
-    message_accept(token=application.token, chat_number=1, content={"body": "one"})
+    chat_create(token=application.token)
+    message_create(token=application.token, chat_number=1, content={"body": "one"})
 
     first = journal_claim(part(application), limit=10, lease_seconds=0.3)
     assert [c.entry for c in first] == [
@@ -388,9 +415,9 @@ def test_a_row_that_keeps_failing_becomes_a_dead_letter_and_the_rest_are_written
     application, settings, redis_clean, django_capture_on_commit_callbacks
 ):
     settings.PERSIST_MAX_ATTEMPTS = 2
-    chat_accept(token=application.token)
-    message_accept(token=application.token, chat_number=1, content={"body": "fine"})
-    message_accept(token=application.token, chat_number=1, content={"body": "poison"})
+    chat_create(token=application.token)
+    message_create(token=application.token, chat_number=1, content={"body": "fine"})
+    message_create(token=application.token, chat_number=1, content={"body": "poison"})
     poison = keys.message_entry(application.token, 1, 2)
     payload = journal_get(poison)
     redis_clean.hset(
@@ -402,7 +429,9 @@ def test_a_row_that_keeps_failing_becomes_a_dead_letter_and_the_rest_are_written
     for _ in range(2):
         journal_make_due()
         with django_capture_on_commit_callbacks(execute=True):
-            journal_drain(part(application), batch_size=10, time_budget_seconds=60)
+            journal_drain(
+                part(application), batch_size=10, follow_ups=FOLLOW_UPS, time_budget_seconds=60
+            )
 
     assert list(Message.objects.values_list("number", "body")) == [(1, "fine")]
     assert journal_count() == 0
@@ -415,8 +444,8 @@ def test_a_row_that_keeps_failing_becomes_a_dead_letter_and_the_rest_are_written
 def test_drain_journal_command_breaks_leases_and_writes_from_this_process(
     application, django_capture_on_commit_callbacks
 ):
-    chat_accept(token=application.token)
-    message_accept(token=application.token, chat_number=1, content={"body": "one"})
+    chat_create(token=application.token)
+    message_create(token=application.token, chat_number=1, content={"body": "one"})
     journal_claim(part(application), limit=10, lease_seconds=3600)  # a drain that died holding them
     out = StringIO()
 
@@ -433,8 +462,8 @@ def test_a_message_persisted_between_the_two_looks_is_found(
 ):
     """message_locate racing the worker: chat and message rows commit and their journal entries go
     between the SQL look and the journal look. The persist is injected at exactly that point."""
-    chat = chat_accept(token=application.token)
-    message = message_accept(
+    chat = chat_create(token=application.token)
+    message = message_create(
         token=application.token, chat_number=chat.number, content={"body": "racy"}
     )
     journal_look = selectors.message_pending
@@ -457,7 +486,7 @@ def test_a_message_persisted_between_the_two_looks_is_found(
 
 
 def test_message_locate_says_which_is_unknown(application):
-    chat_accept(token=application.token)  # chat 1, pending: no message 1 in it yet
+    chat_create(token=application.token)  # chat 1, pending: no message 1 in it yet
 
     with pytest.raises(NotFound, match=r"^No message 1 in chat 1\.$"):
         message_locate(application=application, chat_number=1, number=1)
@@ -480,8 +509,8 @@ def test_an_edit_of_a_message_persisted_since_the_look_lands_on_the_row(
 ):
     """message_update racing the worker: the rows commit and the journal entry goes between
     its journal look and its journal write. The persist is injected at exactly that point."""
-    chat = chat_accept(token=application.token)
-    message = message_accept(
+    chat = chat_create(token=application.token)
+    message = message_create(
         token=application.token, chat_number=chat.number, content={"body": "racy"}
     )
     journal_write = edits.journal_replace
@@ -510,15 +539,16 @@ def test_a_mixed_batch_is_one_transaction(application, monkeypatch):
     """A drained batch of chats and messages commits or rolls back as one: when its messages
     fail, its chats are not written either, and nothing after-commit runs."""
 
-    chat_accept(token=application.token)
-    message_accept(token=application.token, chat_number=1, content={"body": "one"})
+    chat_create(token=application.token)
+    message_create(token=application.token, chat_number=1, content={"body": "one"})
     claims = journal_claim(part(application), limit=10, lease_seconds=60)
     assert len(claims) == 2
 
-    def messages_fail(**kwargs):
+    def messages_fail(records):
         raise ValueError("a message that cannot be written")
 
-    monkeypatch.setattr(persist, "messages_persist", messages_fail)
+    kind = registry._KINDS[keys.MESSAGE]
+    monkeypatch.setitem(registry._KINDS, keys.MESSAGE, replace(kind, persist=messages_fail))
 
     with pytest.raises(ValueError):
         records_persist([claim.record() for claim in claims])
@@ -530,16 +560,18 @@ def test_a_mixed_batch_is_one_transaction(application, monkeypatch):
 def test_a_mixed_batch_runs_its_after_commit_work_after_the_one_commit(
     application, django_capture_on_commit_callbacks
 ):
-    chat_accept(token=application.token)
-    message_accept(token=application.token, chat_number=1, content={"body": "one"})
+    chat_create(token=application.token)
+    message_create(token=application.token, chat_number=1, content={"body": "one"})
     claims = journal_claim(part(application), limit=10, lease_seconds=60)
 
     with django_capture_on_commit_callbacks() as callbacks:
         records_persist([claim.record() for claim in claims])
         assert journal_count() == 2  # nothing cleared before the commit
-    assert len(callbacks) == 2  # the chats' and the messages' after-commit work, in that order
+    # The chats' and the messages' after-commit work, in that order (and search's, told by
+    # the messages_persisted signal inside the transaction).
     assert [c.__qualname__.split(".")[0] for c in callbacks] == [
         "chats_persist",
+        "messages_written_index",
         "messages_persist",
     ]
     for callback in callbacks:

@@ -8,16 +8,12 @@ from django.conf import settings
 
 from applications.tests.factories import ApplicationFactory
 from chats.models import Chat
+from chats.services import chat_counter_reseed, chat_replay
 from chats.tests.factories import ChatFactory
 from core.errors import NotFound
+from messages_app.services import message_counter_reseed, message_replay
 from messages_app.tests.factories import MessageFactory
 from pipeline import keys
-from pipeline.accept import (
-    chat_counter_reseed,
-    chat_replay,
-    message_counter_reseed,
-    message_replay,
-)
 from pipeline.journal import journal_count, journal_get
 from pipeline.numbering import (
     application_register,

@@ -10,9 +10,10 @@ from django.db import models
 from django.test.utils import isolate_apps
 
 from chats.models import Chat
+from chats.records import ChatRecord
 from messages_app.models import Message
+from messages_app.records import EditRecord, MessageRecord
 from pipeline import keys
-from pipeline.records import ChatRecord, EditRecord, MessageRecord
 
 TOKEN = "a" * 40
 AT = datetime(2026, 12, 1, 10, 0, 0, 123456, tzinfo=UTC)

@@ -16,9 +16,8 @@ from elasticsearch.helpers import BulkIndexError
 
 from chats.tests.factories import ChatFactory
 from messages_app.models import Message
-from pipeline.edits import message_update
-from pipeline.persist import messages_persist
-from pipeline.records import MessageRecord
+from messages_app.records import MessageRecord
+from messages_app.services import message_update, messages_persist
 from search.documents import MessageDocument, message_version
 from search.indexing import messages_index
 from search.tasks import INDEX_TASK_BATCH, messages_index_later, messages_index_task
@@ -205,15 +204,18 @@ def test_the_version_is_updated_at_in_microseconds(chat_factory) -> None:
     assert message_version(message) == version + 1
 
 
-def test_a_deleted_application_is_removed_from_the_index(fake_es, chat_factory) -> None:
+def test_a_deleted_application_is_removed_from_the_index(
+    fake_es, chat_factory, django_capture_on_commit_callbacks
+) -> None:
     """Not an integration test: one delete-by-query on the chat keys of its token."""
-    from pipeline.deletion import application_delete
+    from applications.deletion import application_delete
 
     chat = chat_factory(["a", "b"])
     token = chat.application.token
     fake_es.reply("POST", "/chatapi-messages/_delete_by_query", body={"task": "node:1"})
 
-    application_delete(application=chat.application)
+    with django_capture_on_commit_callbacks(execute=True):
+        application_delete(application=chat.application)
 
     (request,) = fake_es.sent("POST", "/chatapi-messages/_delete_by_query")
     assert request.json() == {"query": {"prefix": {"chat": f"{token}-"}}}

@@ -8,7 +8,7 @@ from django.utils import timezone
 from chats.models import Chat
 from core.errors import ApiError
 from messages_app.models import Message
-from pipeline.edits import message_update
+from messages_app.services import message_update
 from search.selectors import messages_search
 
 pytestmark = pytest.mark.django_db

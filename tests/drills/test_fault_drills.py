@@ -35,8 +35,8 @@ from applications.tests.factories import ApplicationFactory
 from chats.models import Chat
 from chats.tests.factories import ChatFactory
 from messages_app.models import Message
+from messages_app.records import MessageRecord
 from pipeline import keys
-from pipeline.records import MessageRecord
 from tests.drills.conftest import Drill, DrillRedis, closed_port, http_call
 from tests.support.contract import basic_credentials
 from tests.support.http import HttpApi
