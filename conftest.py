@@ -101,6 +101,17 @@ def operator_api(operator) -> ContractClient:
 
 
 @pytest.fixture
+def application():
+    """An application as the API creates it: a row, and registered with the allocator."""
+    from applications.tests.factories import ApplicationFactory
+    from pipeline.numbering import application_register
+
+    application = ApplicationFactory()
+    application_register(token=application.token)
+    return application
+
+
+@pytest.fixture
 def token(api, django_capture_on_commit_callbacks) -> str:
     """An application created through the API, so the allocator knows it (as in production)."""
     with django_capture_on_commit_callbacks(execute=True):

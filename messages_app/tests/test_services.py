@@ -1,4 +1,4 @@
-"""The pipeline for messages on the real database and Redis: accept, persist, edit, rescue.
+"""messages_app.services on the real database and Redis: create, persist, edit, rescue.
 
 The Celery broker is the real Redis; no worker runs here. Where a test needs the queued tasks
 to run, it switches Celery to eager mode for that test only and says so.

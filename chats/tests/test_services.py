@@ -1,4 +1,4 @@
-"""The pipeline for chats on the real database and Redis: accepting a chat and persisting it.
+"""chats.services on the real database and Redis: creating a chat and persisting it.
 
 The Celery broker is the real Redis too; no worker runs here, so a queued task stays in the
 queue, where the tests count it (``tests.support.tasks.broker_queue_length``). Task bodies run
