@@ -115,6 +115,35 @@ def application_register(*, token: str) -> None:
     )
 
 
+@dataclass(frozen=True)
+class Counter:
+    """What the allocator holds of one counter (an application's chats, or a chat's messages):
+    the last number handed out, and the highest number SQL is known to cover."""
+
+    last: int
+    covered: int
+
+
+def counter_read(*, token: str, chat_number: int | None = None) -> Counter | None:
+    """An application's chat counter (or, with ``chat_number``, a chat's message counter) as
+    Redis holds it; None when Redis does not know it. For operators and tests: the allocator
+    itself reads its counters inside its scripts."""
+    last_field, covered_field = (
+        ("chats", "chats:covered")
+        if chat_number is None
+        else (f"m:{chat_number}", f"c:{chat_number}")
+    )
+    last, covered = redis_connection().hmget(keys.application_key(token), last_field, covered_field)
+    if last is None:
+        return None
+    return Counter(last=int(last), covered=int(covered or 0))
+
+
+def application_known(*, token: str) -> bool:
+    """Whether the allocator holds this application (registered, and not deleted since)."""
+    return bool(redis_connection().exists(keys.application_key(token)))
+
+
 def application_forget(*, token: str) -> None:
     """Forget a deleted application. Without its hash the allocator asks SQL for the
     application, finds none, and answers 404 (and remembers the token as unknown for a while)."""

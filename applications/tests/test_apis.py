@@ -8,8 +8,7 @@ from django.utils import timezone
 
 from applications.models import Application, token_is_well_formed
 from applications.tests.factories import ApplicationFactory
-from core.redis_client import redis_connection
-from pipeline import keys
+from pipeline.numbering import counter_read
 from tests.support.contract import (
     API,
     OPERATOR_PASSWORD,
@@ -90,7 +89,7 @@ def test_create_returns_201_and_the_application(api, django_capture_on_commit_ca
     assert assert_timestamp(response.json()["updated_at"]) == created_at
     assert abs(timezone.now() - created_at) < timedelta(minutes=1)
     # Registered with the number allocator, so its first chat needs no SQL.
-    assert redis_connection().hget(keys.application_key(application.token), "chats") == b"0"
+    assert counter_read(token=application.token).last == 0  # type: ignore[union-attr]
 
 
 def test_create_tokens_are_unique_unguessable_and_url_safe(api):

@@ -19,10 +19,10 @@ from applications.tests.factories import ApplicationFactory
 from chats.models import Chat
 from chats.tests.factories import ChatFactory
 from core import admin_pagination
-from core.redis_client import redis_connection
 from messages_app.models import Message
 from messages_app.tests.factories import MessageFactory
 from pipeline import keys
+from pipeline.numbering import application_known
 from tests.support.contract import API
 from tests.support.tasks import queued_tasks
 
@@ -201,7 +201,7 @@ def test_adding_an_application_goes_through_the_service(
     assert application.created_at == application.updated_at
     assert timezone.now() - application.created_at < timedelta(minutes=1)
     # Redis knows it: its first chat is numbered without a look at SQL.
-    assert redis_connection().exists(keys.application_key(application.token))
+    assert application_known(token=application.token)
     with django_assert_num_queries(0):
         created = api.post(f"{API}/apps/{application.token}/chats")
     assert created.status_code == 201 and created.json()["number"] == 1
@@ -346,7 +346,7 @@ def test_deleting_a_small_application_deletes_it_and_its_token_answers_404(
     assert not Application.objects.filter(pk=application.pk).exists()
     assert not Chat.objects.filter(pk=chat.pk).exists()
     assert not Message.objects.filter(chat_id=chat.pk).exists()
-    assert not redis_connection().exists(keys.application_key(token))
+    assert not application_known(token=token)
     assert api.post(f"{API}/apps/{token}/chats").status_code == 404
 
 

@@ -10,10 +10,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from chats import selectors
 from chats.models import Chat
 from chats.records import ChatRecord
-from chats.selectors import chat_locate
 from chats.services import chat_create, chats_persist
 from messages_app.records import MessageRecord
 from messages_app.services import messages_persist
@@ -34,9 +32,7 @@ def test_chat_create_touches_redis_only(application, django_assert_num_queries):
     assert all(isinstance(chat, ChatRecord) for chat in chats)
     assert not Chat.objects.exists()
     # Each is in the journal with its own time, and one drain task (per interval) is queued.
-    assert journal_get(keys.chat_entry(application.token, 2)) == {
-        "created_at": chats[1].created_at.isoformat()
-    }
+    assert journal_get(chats[1].entry) == {"created_at": chats[1].created_at.isoformat()}
     assert journal_count() == 3
     assert 1 <= broker_queue_length() <= drains_allowed(chats[0].created_at, chats[-1].created_at)
 
@@ -77,7 +73,7 @@ def test_journal_entry_is_cleared_only_after_commit(
     with django_capture_on_commit_callbacks() as callbacks:
         chats_persist(records=[record])
         # The row is written but not committed: the journal must still hold it.
-        assert journal_get(keys.chat_entry(application.token, chat.number)) is not None
+        assert journal_get(chat.entry) is not None
 
     assert journal_count() == 1
     for callback in callbacks:
@@ -149,32 +145,6 @@ def test_the_drain_task_persists_and_clears_the_journal(application):
 
     assert list(Chat.objects.values_list("number", "created_at")) == [(1, chat.created_at)]
     assert journal_count() == 0
-
-
-def test_a_chat_persisted_between_the_two_looks_is_found(
-    application, monkeypatch, django_capture_on_commit_callbacks
-):
-    """chat_locate racing the worker: the row commits and the journal entry goes between its SQL
-    look and its journal look. The worker's persist is injected at exactly that point."""
-    chat = chat_create(token=application.token)
-    journal_look = selectors.chat_pending
-
-    def worker_commits_first(**kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            chats_persist(
-                records=[ChatRecord(token=application.token, number=1, created_at=chat.created_at)]
-            )
-        return journal_look(**kwargs)
-
-    monkeypatch.setattr(selectors, "chat_pending", worker_commits_first)
-
-    found = chat_locate(application=application, number=1)
-
-    assert (found.pk, found.number, found.created_at) == (
-        Chat.objects.get().pk,
-        1,
-        chat.created_at,
-    )
 
 
 def test_a_batch_of_chat_times_is_fixed_by_one_update(application):
