@@ -22,9 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.profile_create import BASE_DIR, Wsgi, configure  # noqa: E402
+from profile_create import BASE_DIR, Wsgi, configure
 
 
 @contextmanager
