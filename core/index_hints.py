@@ -6,8 +6,8 @@ index) against ``range`` access on both columns, and when its row estimates make
 as large as the chat it picks ``ref``: it then reads the chat from one end and filters, so a page
 deep in a chat of a million messages reads up to a million index entries (the README's figures;
 ``before=`` pages were 500 ms at p99). ``FORCE INDEX`` makes it cost the range, which starts at
-the page. tests/test_query_plans.py pins the plan with EXPLAIN. Other databases ignore the hint
-(SQLite already searches the index on both columns).
+the page. messages_app/tests/test_query_plans.py pins the plan with EXPLAIN. Other databases
+ignore the hint (SQLite already searches the index on both columns).
 
 The hint is carried by the base table of the query, so every clone (``filter()``, ``exists()``,
 slices) keeps it.

@@ -12,8 +12,8 @@ Two kinds of reference are checked:
 - A file path: a token with a `/` that ends in `/` or in a known file extension (`.py`, `.md`,
   `.lua`, ...), or whose first part is a file or folder at the top of the repository
   (`tests/support`). It must exist, relative to the repository's root or to the folder of the
-  file that names it or any folder above that one (a docstring in `chats/tests/` may say
-  `tests/test_services.py`; a Markdown link is relative to its file). A path whose first part
+  file that names it or any folder above that one (in chats/services.py, `tests/` may be
+  chats/tests/; a Markdown link is relative to its file only). A path whose first part
   is not at the top of the repository may also be the end of one (`lua/claim.lua` in prose
   about pipeline/) or a file of an installed package (`kombu/transport/redis.py`).
 - A file name alone (`test_services.py`, `claim.lua`), with one of the extensions of the
@@ -204,7 +204,8 @@ def path_candidates(text: str, top_level: frozenset[str]) -> Iterator[tuple[int,
         parts = [part for part in token.split(":") if "/" in part]
         if not parts and ":" not in token:
             bare = token.rstrip(".,;")
-            if bare.rsplit(".", 1)[-1] in BARE_EXTENSIONS and not PATTERN_CHARS & set(bare):
+            stem, _, extension = bare.rpartition(".")
+            if stem and extension in BARE_EXTENSIONS and not PATTERN_CHARS & set(bare):
                 yield match.start(), bare
             continue
         if len(parts) != 1:

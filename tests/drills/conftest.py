@@ -183,7 +183,8 @@ class Drill:
         return {**self.env, **extra}
 
     def web(self, *, wait: bool = True, **extra: str) -> HttpApi:
-        """A gunicorn server (2 processes x 8 threads), as tests.api_servers starts them.
+        """A gunicorn server (2 processes x 8 threads), as
+        tests.support.processes.api_servers starts them.
 
         With ``wait=False`` it is only spawned, so that several processes start at once;
         ``ready()`` then waits for every server spawned so far.
