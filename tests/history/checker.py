@@ -1,7 +1,7 @@
 """The checker: a history, the faults and the database's rows in; the contract's violations out.
 
 It knows the service only by what the clients were told and by the rows in SQL (never Redis),
-and checks, with the contract (../shared/API.md) and issue 8's invariants I1-I3:
+and checks, with the contract (../shared/API.md) and the invariants I1-I3 (pipeline.numbering):
 
 - ``duplicate_number``: a number handed out twice (I1), among ok creates and persisted rows,
   whatever faults came between: no window excuses it.
