@@ -213,7 +213,7 @@ class Drill:
         What the deployment's supervisor does (``restart: unless-stopped`` in docker-compose,
         ``scripts/run.sh``): a safety net. The known way a worker stopped when its broker
         vanished ("Unrecoverable error", kombu closing a channel whose connection was already
-        gone) is fixed in core/broker.py and drilled in test_worker_survives_redis.py.
+        gone) is worked around in core/broker.py and drilled in test_worker_survives_redis.py.
         """
         exited = [(process, extra) for process, extra in self.workers if not process.alive()]
         for process, extra in exited:

@@ -53,7 +53,7 @@ from tests.history.history import (
 )
 
 # The contract allows no row to be lost to a FLUSHALL (see the module docstring), but the journal
-# of accepted rows lives in Redis alone (the fixed design: a create touches no SQL), so a flush
+# of accepted rows lives in Redis alone (by design: a create touches no SQL), so a flush
 # wipes what was not persisted yet. The README's failure table says so; the report still counts
 # these rows (as excused), so a run shows how many a flush cost. Numbers are never excused.
 FLUSH_MAY_LOSE_ROWS = True
