@@ -4,8 +4,8 @@
 
 Prose is a comment (Python's, found with tokenize; a whole-line `#` comment in shell, TOML,
 YAML, INI, Makefile and Dockerfile files; a whole-line `--` comment in Lua), a docstring (module,
-class or function, found with ast), or, in a Markdown file, the text inside backticks (inline
-spans and fenced blocks) and the target of a link. The files read are the ones git tracks.
+class or function, found with ast), or a Markdown file: its whole text (code spans and blocks
+included) and, apart, the target of each link. The files read are the ones git tracks.
 
 Two kinds of reference are checked:
 
@@ -97,9 +97,7 @@ URL = re.compile(r"^[a-zA-Z][\w+.-]*://")
 HOST = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
 PATTERN_CHARS = frozenset("{}<>*$%~@+=")
 DOTTED = re.compile(r"(?<![\w./-])(?:" + "|".join(PACKAGES) + r")(?:\.[A-Za-z_]\w*)+(?![\w/-])")
-MARKDOWN_SPAN = re.compile(r"(`+)(.+?)\1", re.DOTALL)
 MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
-FENCE = re.compile(r"^(```|~~~)")
 
 
 @dataclass(frozen=True)
@@ -152,30 +150,11 @@ def line_comment_prose(path: Path, source: str, marker: str) -> Iterator[Prose]:
 
 
 def markdown_prose(path: Path, source: str) -> Iterator[Prose]:
-    lines = source.splitlines()
-    fenced: list[str] = []
-    fence_start = 0
-    text: list[str] = []
-    for number, line in enumerate(lines, start=1):
-        if FENCE.match(line.lstrip()):
-            if fence_start:
-                yield Prose(path, fence_start + 1, "\n".join(fenced))
-                fenced, fence_start = [], 0
-            else:
-                fence_start = number
-            text.append("")
-            continue
-        if fence_start:
-            fenced.append(line)
-            text.append("")
-        else:
-            text.append(line)
-    # Inline spans may wrap a line; their line is where they start.
-    joined = "\n".join(text)
-    for match in MARKDOWN_SPAN.finditer(joined):
-        yield Prose(path, joined.count("\n", 0, match.start()) + 1, match.group(2))
-    for match in MARKDOWN_LINK.finditer(joined):
-        yield Prose(path, joined.count("\n", 0, match.start()) + 1, match.group(1), link=True)
+    """The whole text (code spans and blocks included), and each link's target apart: a link
+    resolves relative to its file only."""
+    yield Prose(path, 1, source)
+    for match in MARKDOWN_LINK.finditer(source):
+        yield Prose(path, source.count("\n", 0, match.start()) + 1, match.group(1), link=True)
 
 
 def prose_of(path: Path, root: Path) -> Iterator[Prose]:

@@ -68,10 +68,10 @@ def test_real_paths_names_and_fields_are_accepted(tmp_path):
     assert dangling(tmp_path, files) == []
 
 
-def test_markdown_spans_fenced_blocks_and_links_are_checked_and_links_are_relative(tmp_path):
+def test_markdown_text_code_and_links_are_checked_and_links_are_relative(tmp_path):
     doc = (
         "# Title\n"
-        "\n"
+        "Plain text names docs/gone.md and app/mod.py:12 (a line), app/mod.py::test_x.\n"
         "The code is in `app/mod.py` and `app/gone.py`; the names `pipeline.keys`\n"
         "and `pipeline.keys.no_such_key`. See [the other page](other.md),\n"
         "[a missing page](missing.md) and [the site](https://example.com/docs/x.md).\n"
@@ -89,6 +89,7 @@ def test_markdown_spans_fenced_blocks_and_links_are_checked_and_links_are_relati
     }
 
     assert check(tmp_path, repository(tmp_path, files)) == [
+        Dangling(Path("docs/page.md"), 2, "docs/gone.md"),
         Dangling(Path("docs/page.md"), 3, "app/gone.py"),
         Dangling(Path("docs/page.md"), 4, "pipeline.keys.no_such_key"),
         Dangling(Path("docs/page.md"), 5, "missing.md"),
