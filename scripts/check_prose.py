@@ -35,10 +35,11 @@ Left out, because they are not references to this repository's files or code:
 - tokens with a template or pattern character (`{pN}:drain-later` and other Redis keys,
   `<token>`, `bench/results/*.json`, `$VENV/bin`, `%s`), and a path's `:line` or pytest's
   `::test_name` suffix, which is cut before the check;
-- command-line options (`--cov=pipeline`) and names after a `-m` or `:` inside a token;
-- dotted names whose last part is a file extension (`search.md` is a file name, not a module),
-  and names of other projects that share a first word with ours (`tests` alone is not
-  checked, only `tests.<something>`).
+- command-line options as paths (`--out=var/x.json`);
+- file names alone with another extension (`rows.json`, `history.jsonl`: what a run writes);
+- words that are also our packages' names (`search`, `tests`, `core`): only a dotted name
+  (`search.tasks`) is checked, not the tail of another project's (`django.core.cache`), nor a
+  file name (`search.md`).
 
 Each dangling reference is printed as `path:line: name`; the exit status is 1 if there is any.
 """
