@@ -57,6 +57,7 @@ def test_real_paths_names_and_fields_are_accepted(tmp_path):
         "# Run-time files: var/node/bin/newman. The contract: ../shared/API.md and API.md.\n"
         "# A Redis key {pN}:drain-later, a page https://example.com/a/b.py, a host"
         " github.com/x/y.py.\n"
+        "# Not ours: django.core.cache, an option --out=app/none.py, a run's rows.json.\n"
     )
     files = {
         ".gitignore": "/var/\n",
