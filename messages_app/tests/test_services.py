@@ -352,13 +352,13 @@ def test_drains_that_each_end_on_a_partial_batch_queue_one_later_drain(
 def test_a_later_drain_started_early_still_queues_the_next(
     application, django_capture_on_commit_callbacks
 ):
-    """The later drain's ETA is a time the queuing worker's clock computed, the
-    ``{pN}:drain-later`` key's life is Redis's own ``PX``. A worker whose clock is ahead
-    (another host), or a broker that rounds the countdown down (Celery's native delayed
-    delivery on quorum queues takes ``int(countdown)`` seconds: 0), runs the later drain while
-    the key still lives. Ending on a partial batch, it must not be deduped by the key it was
-    queued under (the rows accepted next would have no drain coming, only beat's sweep): the
-    later drain deletes the key when it starts."""
+    """Found by an outside review: the later drain's ETA is a time the queuing worker's clock
+    computed, the ``{pN}:drain-later`` key's life was Redis's own ``PX``. A worker whose clock
+    is ahead (another host), or a broker that rounds the countdown down (Celery's native
+    delayed delivery on quorum queues takes ``int(countdown)`` seconds: 0), runs the later
+    drain while the key still lives; ending on a partial batch, it was deduped by the key it
+    was queued under and re-armed the drain-requested marker, so the rows accepted next had
+    no drain coming, only beat's sweep. The later drain now deletes the key when it starts."""
     chat_create(token=application.token)
     message_create(token=application.token, chat_number=1, content={"body": "0"})
     queued_tasks()  # the drain the first row asked for: run by hand below
