@@ -8,11 +8,11 @@ MYPY := .venv/bin/mypy
 run:  ## install what is missing, migrate, run web + Celery worker + beat
 	scripts/run.sh
 
-test:  ## ruff, mypy, the migrations check and the suite on MariaDB and SQLite (ARGS= for pytest)
+test:  ## ruff, mypy, the prose check, the migrations check and the suite on MariaDB and SQLite (ARGS= for pytest)
 	scripts/test.sh $(ARGS)
 
 lint:
-	$(RUFF) check . && $(RUFF) format --check . && $(MYPY)
+	$(RUFF) check . && $(RUFF) format --check . && $(MYPY) && $(PYTHON) scripts/check_prose.py
 
 fmt:  ## fix what ruff can fix, then format (ruff's advice: fixes first, formatter last)
 	$(RUFF) check --fix --exit-zero .

@@ -1,4 +1,4 @@
-"""The targets of issue 5, the printed table and the results file."""
+"""The benchmark's targets, the printed table and the results file."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The benchmark of issue 5: the service as production runs it, against its own limits.
+"""The benchmark: the service as production runs it, against its own limits.
 
     .venv/bin/python bench/run.py [--duration 15] [--label "..."]      (or: make bench)
 
@@ -61,7 +61,7 @@ from stack import (
 
 HOST = "127.0.0.1"
 PHASES = ("floor", "message", "lag", "reads", "chat")
-# Issue 10's phase keeps a database of its own between runs (bench/scale.py): run it alone.
+# The scale phase keeps a database of its own between runs (bench/scale.py): run it alone.
 SCALE = "scale"
 
 
@@ -524,7 +524,7 @@ def _phases(stack, args, results, api, worker, base_url, port, settings, runs, p
 
     if "chat" in args.phases:
         # Last: its queue is not drained (the run ends), so it cannot slow another phase. The
-        # API alone, as issue 13's target has it: the worker's consumer is paused.
+        # API alone, as the chat create's target has it: the worker's consumer is paused.
         # Spread over applications: with nothing persisted, one application may have at most
         # REDIS_RESTART_NUMBER_GAP chats waiting (then 503 backlog_full, which is no create).
         tokens = [api.create("/api/v1/apps", {"name": f"chats {n}"})["token"] for n in range(32)]
@@ -541,7 +541,7 @@ def _phases(stack, args, results, api, worker, base_url, port, settings, runs, p
 
 
 def targets(results: dict) -> list[dict]:
-    """Issue 13's targets (and issue 5's read latency), each a ratio or a figure of one run."""
+    """The targets (bench/README.md), each a ratio or a figure of one run."""
     runs, persistence = results["runs"], results["persistence"]
     found = []
     floor = runs.get("floor", {}).get("requests_per_s")

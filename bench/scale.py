@@ -1,4 +1,4 @@
-"""The ``scale`` phase of issue 10: the service at ten million messages.
+"""The ``scale`` phase: the service at ten million messages.
 
     .venv/bin/python bench/run.py --phases scale          (or: .venv/bin/python bench/scale.py)
 

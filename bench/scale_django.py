@@ -71,7 +71,8 @@ def page_parts(chat: Chat) -> dict:
 
 
 def page_parts_before(chat: Chat) -> dict:
-    """The same, with today's code (before issue 10): the ORM query and DRF's serializer."""
+    """The same on a commit whose messages_app has no ``messages_render`` (the bench measures
+    older commits for their figures): the ORM query and DRF's serializer."""
     from messages_app.apis import MessageOutputSerializer
 
     rng = random.Random(5)
@@ -124,7 +125,9 @@ def admin_pages(chat: Chat, slow: bool, repeats: int) -> dict:
         "application change page": f"/admin/applications/application/{chat.application_id}/change/",
         "delete page of the largest chat": f"/admin/chats/chat/{chat.pk}/delete/",
     }
-    try:  # after issue 10 the application's delete page counts; before, it listed every row
+    # With applications.deletion the application's delete page counts the rows; on a commit
+    # without it (an older one, measured for comparison) it lists every row.
+    try:
         import applications.deletion  # noqa: F401
 
         slow = True
@@ -156,7 +159,7 @@ def reindex_reads() -> float:
     batches = 20
     try:
         from search.indexing import messages_batch_for_index
-    except ImportError:  # before issue 10: the command's own query, a JOIN (fewer: it is slow)
+    except ImportError:  # an older commit: the command's own query, a JOIN (fewer: it is slow)
         from search.indexing import messages_for_index
 
         batches = 3

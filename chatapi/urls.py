@@ -18,7 +18,7 @@ import search.urls  # noqa: E402
 SCHEMA_JSON = "/api/schema/?format=json"
 
 # Every app's routes in one list, not an include() each: a request is matched against one
-# resolver under api/v1/, instead of descending through one per app (a create's resolution
+# resolver under /api/v1/, instead of descending through one per app (a create's resolution
 # took a tenth of its view's time). The search route comes before the message routes.
 api_v1 = [
     *applications.urls.urlpatterns,

@@ -4,10 +4,10 @@ Why it is needed: for ``WHERE chat_id = ? AND number > ? ORDER BY number LIMIT 5
 10.11 weighs ``ref`` access on ``chat_id`` (the first column of the ``(chat_id, number)`` unique
 index) against ``range`` access on both columns, and when its row estimates make the range look
 as large as the chat it picks ``ref``: it then reads the chat from one end and filters, so a page
-deep in a chat of a million messages reads up to a million index entries (the README's figures;
-``before=`` pages were 500 ms at p99). ``FORCE INDEX`` makes it cost the range, which starts at
-the page. tests/test_query_plans.py pins the plan with EXPLAIN. Other databases ignore the hint
-(SQLite already searches the index on both columns).
+deep in a chat of a million messages reads up to a million index entries (without the hint,
+``before=`` pages take 500 ms at p99). ``FORCE INDEX`` makes it cost the range, which starts at
+the page. messages_app/tests/test_query_plans.py pins the plan with EXPLAIN. Other databases
+ignore the hint (SQLite already searches the index on both columns).
 
 The hint is carried by the base table of the query, so every clone (``filter()``, ``exists()``,
 slices) keeps it.

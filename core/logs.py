@@ -19,7 +19,7 @@ from pythonjsonlogger.json import JsonFormatter
 
 from core.request_id import current_request_id
 
-# Both keep 8 characters. A path segment under apps/ (a token, or what a client sent in its
+# Both keep 8 characters. A path segment under /apps/ (a token, or what a client sent in its
 # place, longer than 8), and any other run of 40 or more hex digits (a token quoted in a
 # message), in either case.
 _PATH_TOKEN = re.compile(r"(/apps/)([^/?#\s\"']{8})[^/?#\s\"']+")

@@ -1,7 +1,7 @@
 """Content negotiation: DRF's, answered at once for the Accept headers nearly every request has.
 
 DRF parses the Accept header and matches every media type it lists against every renderer,
-for every request; on a create that was about a tenth of the view's own time. A request that
+for every request; on a create that costs about a tenth of the view's own time. A request that
 accepts anything (no Accept header, or ``*/*``) or names the first renderer's media type
 exactly gets what DRF would choose, the first renderer, without the parse. Anything else
 (a list, parameters, a ``?format=``) goes through DRF's negotiation, 406 included.

@@ -2,7 +2,7 @@
 
 DRF deep-copies every declared field for each serializer instance (``Serializer.fields``), so
 that fields can be bound to it; for the body of a create that copy, which builds the field's
-validators again, was a third of the validation's cost. The fields of a flat serializer of
+validators again, is a third of what validation costs. The fields of a flat serializer of
 plain fields keep no state of their own between calls, so here they are built and bound once,
 to a template instance of the class, and shared by every instance.
 

@@ -17,7 +17,7 @@ token's CRC-32, modulo); every key one script touches carries its partition's ha
 - ``{pN}:drain-requested``: set while a drain of the partition is queued, so one request per
   interval queues one.
 - ``{pN}:drain-later``: set while a drain queued for after a pause is waiting, so drains that
-  each end on a partial batch queue one between them (pipeline.drain.drain_queue_later).
+  each end on a partial batch queue one between them (pipeline.tasks.drain_queue_later).
 - ``{pN}:dead-letters`` (hash): entries that kept failing (pipeline.dead_letters).
 - ``changed:applications``, ``changed:chats`` (sets, one key per command, no tag): parents
   whose counts are stale (pipeline.counters).

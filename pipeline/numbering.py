@@ -17,10 +17,11 @@ The invariants (the README's failure table says the same, fault by fault):
 How I1 is kept. Each application has one Redis hash, ``<prefix>:app:<token>``, holding for
 its chat counter and for each chat's message counter three fields: the last number handed out
 (``chats``, ``m:<chat>``), the highest number SQL is known to cover (``chats:covered``,
-``c:<chat>``: a persisted row, or a reservation in ``applications.NumberReservation``), and the
-replication ID of the Redis run that last checked the counter against SQL (``chats:run``,
-``r:<chat>``). The allocating script (``lua/allocate.lua``) refuses to run a counter more than
-``REDIS_RESTART_NUMBER_GAP`` (the reserve, R) ahead of what SQL covers, so at every moment:
+``c:<chat>``: a persisted row, or a reservation in
+``applications.models.NumberReservation``), and the replication ID of the Redis run that last
+checked the counter against SQL (``chats:run``, ``r:<chat>``). The allocating script
+(``lua/allocate.lua``) refuses to run a counter more than ``REDIS_RESTART_NUMBER_GAP`` (the
+reserve, R) ahead of what SQL covers, so at every moment:
 
     every number handed out  <=  covered + R  <=  max(highest row in SQL, reservation) + R
 
@@ -71,7 +72,7 @@ from pipeline.scripts import Status
 UNKNOWN_TOKEN_TTL_SECONDS = 60
 # How long an Idempotency-Key is remembered (the contract: 24 hours).
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
-# At most one drain is queued per this many milliseconds (pipeline.journal.drain_queue); the
+# At most one drain is queued per this many milliseconds (pipeline.tasks.drain_queue); the
 # allocating script sets the same marker, so a burst of creates queues one drain per interval.
 DRAIN_REQUEST_INTERVAL_MS = 200
 

@@ -12,7 +12,7 @@ from celery import bootsteps
 
 
 class JournalDrainOnConnect(bootsteps.StartStopStep):
-    """Queue the drains a broker outage may have lost (pipeline.drain.drain_queue_after_connect)."""
+    """Queue the drains a broker outage may have lost (pipeline.tasks.drain_queue_after_connect)."""
 
     requires = ("celery.worker.consumer.tasks:Tasks",)
 

@@ -4,9 +4,10 @@
 #   scripts/test.sh [pytest arguments...]        (or: make test)
 #
 # Installs requirements-dev.txt into .venv, starts Redis and MariaDB when they are down (and
-# installed), then runs ruff (lint and format), mypy, lint-imports, the missing-migrations check and the test
-# suite twice: against MariaDB and against SQLite. Every check runs even when an earlier one failed;
-# the script exits non-zero if any did, and lists which.
+# installed), then runs ruff (lint and format), mypy, lint-imports, the prose check
+# (scripts/check_prose.py), the missing-migrations check and the test suite twice: against
+# MariaDB and against SQLite. Every check runs even when an earlier one failed; the script exits
+# non-zero if any did, and lists which.
 #
 # Environment (all optional):
 #   TEST_DATABASE_URL  the MariaDB/MySQL of the first pass (mysql://root@127.0.0.1:3306/test;
@@ -159,6 +160,8 @@ main() {
   check "mypy" mypy
   # The import contracts between the apps and the pipeline ([tool.importlinter]).
   check "lint-imports" lint-imports --no-cache
+  # Every file path and dotted name of ours in comments, docstrings and Markdown exists.
+  check "prose: paths and names exist" python scripts/check_prose.py
   check "makemigrations --check" env DATABASE_URL="$sqlite_url" \
     python manage.py makemigrations --check --dry-run
   # The MariaDB pass includes tests/history: the history checker's CI seeds on one Redis

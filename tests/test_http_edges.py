@@ -1,4 +1,4 @@
-"""Requests as real clients send them, against a real gunicorn (issue 9, point 6).
+"""Requests as real clients send them, against a real gunicorn.
 
 - a body sent with ``Transfer-Encoding: chunked`` and no ``Content-Length`` (curl with
   ``-H 'Transfer-Encoding: chunked'``, Node's fetch with a stream, Go's http with an unknown

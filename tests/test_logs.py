@@ -1,4 +1,4 @@
-"""The logs an operator reads, from real gunicorn, Celery worker and beat processes (issue 9).
+"""The logs an operator reads, from real gunicorn, Celery worker and beat processes.
 
 - no line shows an application token in full: gunicorn's access log and Django's own lines
   ("Not Found: /api/v1/apps/<token>/...") cut it to its first 8 characters;

@@ -92,7 +92,7 @@ def test_a_countdown_task_held_by_a_killed_worker_is_redelivered(celery_workers,
     """A worker holds a countdown (ETA) task unacknowledged until it is due; killed, RabbitMQ
     puts it back in the queue at once, for the next worker (acks_late, reject_on_worker_lost)."""
     # On connecting, a worker queues a journal drain now and one PERSIST_LEASE_SECONDS later
-    # (chatapi/worker_steps.py); with 120 s, this worker holds the second one for two minutes.
+    # (pipeline/worker_steps.py); with 120 s, this worker holds the second one for two minutes.
     worker = celery_workers(PERSIST_LEASE_SECONDS="120")
     wait_until(
         lambda: rabbitmq_vhost.queue_messages() == (0, 1),

@@ -1,4 +1,4 @@
-"""Django admin at /admin/ (API.md, "Also served"; issue 10): safe and bounded at any size.
+"""Django admin at /admin/ (API.md, "Also served"): safe and bounded at any size.
 
 Real database and real Redis throughout: the admin's writes go through the same services as the
 API, so what is checked here is what the API then answers.

@@ -1,6 +1,6 @@
 """Hostile input: what an attacker or a broken client sends, answered 4xx and never 5xx.
 
-chatapi/tests/test_errors.py already covers the plain cases on every write endpoint (malformed
+core/tests/test_errors.py already covers the plain cases on every write endpoint (malformed
 JSON, invalid UTF-8 once, ``[`` nested 100,000 deep, a body of 1 MiB and of 1 MiB + 1 byte,
 unsupported content types, bad numbers in paths on every route); the endpoint tests cover each
 field's validation. This file adds what those leave out: large and deep input that is *well-formed*,
@@ -520,7 +520,7 @@ def test_a_get_with_a_body_of_any_type_ignores_the_body(api, token):
 
 
 # Every text field is the contract's text field. Which values it refuses, and how, is pinned
-# by chatapi/tests/test_serializer_fields.py; here each field refuses through the API.
+# by core/tests/test_serializer_fields.py; here each field refuses through the API.
 
 TEXT_FIELDS = {
     "POST apps name": ("POST", "/apps", "name"),

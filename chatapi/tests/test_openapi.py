@@ -1,4 +1,4 @@
-"""The OpenAPI document, its Swagger UI and ReDoc (API.md "Also served"; issue 9, point 2).
+"""The OpenAPI document, its Swagger UI and ReDoc (API.md, "Also served").
 
 What a client developer (and a client generator) needs of the document: every operation
 summarised and described, every response described (errors in the envelope, with the codes

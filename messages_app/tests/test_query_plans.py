@@ -1,4 +1,4 @@
-"""The plan of a page of messages, pinned with EXPLAIN (issue 10: reads at any depth).
+"""The plan of a page of messages, pinned with EXPLAIN: reads cost the same at any depth.
 
 Every page must be a range on the (chat, number) unique index that starts where the page starts:
 ``chat_id = ? AND number > ?`` read as one range on both columns. MariaDB's optimizer, left to

@@ -1,7 +1,7 @@
 """Dead letters on the real Redis: what a letter holds, and a replay putting it back.
 
-The path into the dead letters from a drain is tested in test_messages.py, and end to end,
-with a real worker and a row the database refuses, in tests/drills/test_fault_drills.py.
+The path into the dead letters from a drain is tested in pipeline/tests/test_drain.py, and end
+to end, with a real worker and a row the database refuses, in tests/drills/test_fault_drills.py.
 """
 
 import json

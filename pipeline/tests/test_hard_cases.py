@@ -1,4 +1,4 @@
-"""Hard cases an outside review of the write pipeline found: each failed before its fix.
+"""Hard cases of the write engine: Redis refusing, timing out, full or partly down.
 
 Each test states the behaviour the README and the API contract promise. Tests that
 need a Redis configured in a way the shared test Redis must not be (min-replicas-to-write,
@@ -74,12 +74,12 @@ def cluster_of_one(directory: Path, timeout: float) -> Iterator[redis.Redis]:
 
 @pytest.mark.django_db
 def test_a_cluster_create_whose_reply_timed_out_is_not_allocated_twice(tmp_path):
-    """Bug: RedisCluster is built with Retry(..., 3) (core/redis_client.py:34), and
-    redis-py's cluster client retries any command, EVALSHA included, after a TimeoutError.
-    A create whose script ran but whose reply came later than REDIS_SOCKET_TIMEOUT is run
-    again: the client gets a 201 for the second number while the first one is journaled too,
-    a chat (or a duplicate message) that was never answered 201 (API.md: "A chat or message
-    exists only if its creation was answered 201")."""
+    """redis-py's cluster client retries any command, EVALSHA included, after a TimeoutError,
+    as often as its Retry allows (core/redis_client.py builds it with none). A create whose
+    script ran but whose reply came later than REDIS_SOCKET_TIMEOUT must not run again: the
+    client would get a 201 for a second number while the first one is journaled too, a chat
+    (or a duplicate message) never answered 201 (API.md: "A chat or message exists only if its
+    creation was answered 201")."""
     from chats.services import chat_create
     from core.errors import ServiceUnavailable
 
@@ -128,12 +128,11 @@ def test_a_cluster_create_whose_reply_timed_out_is_not_allocated_twice(tmp_path)
     ids=["NOREPLICAS", "OOM"],
 )
 def test_a_create_refused_by_redis_is_a_503_not_a_500(tmp_path, refusal):
-    """Bug: core/errors.py:55 REDIS_UNAVAILABLE lists ConnectionError, TimeoutError and the
-    cluster errors, but a Redis that refuses to write answers an error reply that redis-py
-    raises as ResponseError ("NOREPLICAS Not enough good replicas to write.") or its subclass
-    OutOfMemoryError. Neither is caught by redis_unavailable_as_503 nor by the exception
-    handler, so the create answers 500 internal_error instead of the contract's 503 with
-    Retry-After."""
+    """A Redis that refuses to write answers an error reply that redis-py raises as
+    ResponseError ("NOREPLICAS Not enough good replicas to write.") or its subclass
+    OutOfMemoryError, neither of them a connection error (core.errors.REDIS_UNAVAILABLE). The
+    create must answer the contract's 503 with Retry-After, not 500 internal_error
+    (core.errors.REDIS_REFUSALS)."""
     from rest_framework.test import APIClient
 
     with cluster_of_one(tmp_path, timeout=2.0) as node:
@@ -152,14 +151,14 @@ def test_a_create_refused_by_redis_is_a_503_not_a_500(tmp_path, refusal):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_full_redis_can_still_drain_its_journal(tmp_path):
-    """Bug: lua/claim.lua writes (ZADD XX, HINCRBY) before it returns anything, and a script
+    """lua/claim.lua writes (ZADD XX, HINCRBY) before it returns anything, and a script
     without the ``allow-oom`` flag is refused with OOM once Redis is at maxmemory with
     noeviction (the README's recommended policy). The journal is what fills Redis while the
-    database is slow or down; once it is full, every drain (and ``manage.py drain_journal``,
-    whose journal_make_due is a ZADD) fails at its first step, so nothing is ever written to
-    SQL and nothing is ever cleared: creates fail and the journal cannot shrink until an
-    operator raises maxmemory by hand. Clearing (HDEL/ZREM) is allowed under OOM; only the claim
-    is in the way."""
+    database is slow or down; once it is full, a refused claim would fail every drain (and
+    ``manage.py drain_journal``, whose journal_make_due is a ZADD) at its first step, so
+    nothing would be written to SQL or cleared, and the journal could not shrink until an
+    operator raised maxmemory by hand. Clearing (HDEL/ZREM) is allowed under OOM; only the claim
+    could be in the way."""
     from chats.models import Chat
     from chats.services import chat_create
     from pipeline.drain import journal_drain
@@ -188,13 +187,12 @@ def test_a_full_redis_can_still_drain_its_journal(tmp_path):
 
 @pytest.mark.django_db
 def test_replaying_edit_letters_while_the_broker_is_down_keeps_them(redis_clean, monkeypatch):
-    """Bug: pipeline/dead_letters.py dead_letters_replay takes the letters out of Redis first
-    (lua/requeue.lua HDELs every letter, edits included) and only then publishes one
-    message_edit_task per edit letter. If publishing fails (RabbitMQ down or blocked, the broker
-    Redis unreachable: kombu raises OperationalError after its publish retries), the exception
-    escapes after the letters are gone: the edits are lost for good, with every other edit
-    letter of the same replay after the failing one. The operator sees a traceback and
-    ``dead_letters list`` no longer shows them."""
+    """pipeline.dead_letters.dead_letters_replay takes the letters out of Redis
+    (lua/requeue.lua HDELs every letter, edits included) and queues one message_edit_task per
+    edit letter. Publishing may fail (RabbitMQ down or blocked, the broker Redis unreachable:
+    kombu raises OperationalError after its publish retries); the edit letters must then still
+    be there, in ``dead_letters list``, not lost with every edit letter of the same replay
+    after the failing one."""
     from datetime import datetime
 
     from kombu.exceptions import OperationalError
@@ -237,12 +235,11 @@ def test_replaying_edit_letters_while_the_broker_is_down_keeps_them(redis_clean,
 
 @pytest.mark.django_db(transaction=True)
 def test_a_retry_whose_key_redis_lost_finds_its_row_even_if_it_was_edited(redis_clean):
-    """Bug (narrow): pipeline/accept.py message_replay rebuilds the first call's record from the
-    persisted row, resetting updated_at "as the first call answered it: before any edit" but
-    keeping the row's current body; message_create then compares content() and answers 422
-    idempotency_key_reused to a client retrying with the same key and the same body, because
-    someone edited the message meanwhile. README (failure table): after a loss that takes the
-    key's record, "a retry finds its persisted row" among the last 3 x R numbers."""
+    """messages_app.services.message_replay rebuilds the first call's record from the persisted
+    row, whose body may have been edited since. Compared with the retry's body, that edit would
+    answer 422 idempotency_key_reused to a client retrying with the same key and the same body.
+    README (failure table): after a loss that takes the key's record, "a retry finds its
+    persisted row" among the last 3 x R numbers."""
     from chats.services import chat_create
     from core.errors import IdempotencyKeyReused
     from messages_app.services import message_create, message_update
@@ -278,14 +275,14 @@ def test_a_retry_whose_key_redis_lost_finds_its_row_even_if_it_was_edited(redis_
 
 @pytest.mark.django_db
 def test_the_sweep_still_drains_the_partitions_of_live_masters_when_one_master_is_down():
-    """Bug: journal.py partitions_due (beat's sweep, every JOURNAL_DRAIN_EVERY_SECONDS, and
+    """pipeline.journal.partitions_due (beat's sweep, every JOURNAL_DRAIN_EVERY_SECONDS, and
     drain_queue_after_connect) reads the clocks of all REDIS_PARTITIONS partitions in one
     ClusterPipeline, which raises as soon as one node cannot answer. While one master is down
     (before its replica takes over, or for good if it has none: the README runs the cluster
     with cluster-require-full-coverage no so that "the other masters never refused") the sweep
-    queues no drain at all, for any partition: rows whose drain was lost or whose lease ran
-    out on the live masters wait until the dead master is back. The same one-pipeline pattern
-    makes journal_count (manage.py drain_journal) and dead_letters_list fail."""
+    must still queue the drains of the live masters' partitions, or rows whose drain was lost
+    or whose lease ran out there would wait until the dead master is back. The same holds for
+    journal_count (manage.py drain_journal) and dead_letters_list."""
     from redis.crc import key_slot
 
     from chats.services import chat_create

@@ -183,7 +183,8 @@ class Drill:
         return {**self.env, **extra}
 
     def web(self, *, wait: bool = True, **extra: str) -> HttpApi:
-        """A gunicorn server (2 processes x 8 threads), as tests.api_servers starts them.
+        """A gunicorn server (2 processes x 8 threads), as
+        tests.support.processes.api_servers starts them.
 
         With ``wait=False`` it is only spawned, so that several processes start at once;
         ``ready()`` then waits for every server spawned so far.
@@ -212,7 +213,7 @@ class Drill:
         What the deployment's supervisor does (``restart: unless-stopped`` in docker-compose,
         ``scripts/run.sh``): a safety net. The known way a worker stopped when its broker
         vanished ("Unrecoverable error", kombu closing a channel whose connection was already
-        gone) is fixed in core/broker.py and drilled in test_worker_survives_redis.py.
+        gone) is worked around in core/broker.py and drilled in test_worker_survives_redis.py.
         """
         exited = [(process, extra) for process, extra in self.workers if not process.alive()]
         for process, extra in exited:

@@ -16,7 +16,7 @@ journal is drained again after each restart (pipeline/worker_steps.py).
   is queued or running when Redis goes, and its drain-requested marker comes back from the
   AOF; a message created right after the restart then queues no drain of its own. Both must
   be persisted within 10 s of Redis coming back: without beat, only the drains the worker
-  queues on reconnecting (pipeline.journal.drain_queue_after_connect) can do it.
+  queues on reconnecting (pipeline.tasks.drain_queue_after_connect) can do it.
 """
 
 from __future__ import annotations

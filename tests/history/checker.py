@@ -1,7 +1,7 @@
 """The checker: a history, the faults and the database's rows in; the contract's violations out.
 
 It knows the service only by what the clients were told and by the rows in SQL (never Redis),
-and checks, with the contract (../shared/API.md) and issue 8's invariants I1-I3:
+and checks, with the contract (../shared/API.md) and the invariants I1-I3 (pipeline.numbering):
 
 - ``duplicate_number``: a number handed out twice (I1), among ok creates and persisted rows,
   whatever faults came between: no window excuses it.
@@ -53,7 +53,7 @@ from tests.history.history import (
 )
 
 # The contract allows no row to be lost to a FLUSHALL (see the module docstring), but the journal
-# of accepted rows lives in Redis alone (the fixed design: a create touches no SQL), so a flush
+# of accepted rows lives in Redis alone (by design: a create touches no SQL), so a flush
 # wipes what was not persisted yet. The README's failure table says so; the report still counts
 # these rows (as excused), so a run shows how many a flush cost. Numbers are never excused.
 FLUSH_MAY_LOSE_ROWS = True

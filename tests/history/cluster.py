@@ -36,7 +36,7 @@ MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
 MARIADB_INSTALL_DB = shutil.which("mariadb-install-db")
 DATABASE = "history"
 # Short, so that a worker SIGSTOPped for longer than this has its rows taken by the other one
-# while it is stopped, and both drains write them (issue 8: two drains overlap).
+# while it is stopped, and both drains write them: two drains overlap.
 LEASE_SECONDS = 2
 
 

@@ -37,7 +37,7 @@ MARIADB_RESTART = "mariadb_restart"
 # Faults of a Redis Cluster (3 masters, a replica each): the pipeline's Redis is the cluster.
 MASTER_FAILOVER = "master_failover"
 REPLICA_RESTART = "replica_restart"
-# Not injected: a worker that exited by itself and was started again (issue 8, item 4).
+# Not injected: a worker that exited by itself and was started again.
 WORKER_EXITED = "worker_exited"
 
 

@@ -11,8 +11,8 @@
   the other worker takes the stopped drain's rows, and both drains write them.
 - ``mariadb_restart``: stop the private MariaDB (SIGTERM, or SIGKILL: a crash), start it again.
 
-After each fault, a worker that exited by itself (issue 8, item 4) is started again and that is
-recorded as ``worker_exited``.
+After each fault, a worker that exited by itself is started again and that is recorded as
+``worker_exited``.
 
 Those are the faults of one standalone Redis (``ALL_FAULTS``). On a Redis Cluster the Redis
 faults are ``master_failover`` and ``replica_restart`` instead (``CLUSTER_FAULTS``, injected by
