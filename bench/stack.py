@@ -27,10 +27,11 @@ VENV_BIN = BASE_DIR / ".venv" / "bin"
 PYTHON = str(VENV_BIN / "python")
 STOP_GRACE_SECONDS = 10
 
-# The process harness and the service's command lines (scripts/processes.py, shared with
-# run.sh's supervisor), re-exported for run.py and scale.py.
+# The process harness and the service's command lines (scripts/processes.py, imported as
+# ``processes`` as run.sh's supervisor does), re-exported for run.py and scale.py.
 sys.path.insert(0, str(BASE_DIR))
-from scripts.processes import (  # noqa: E402
+sys.path.insert(0, str(BASE_DIR / "scripts"))
+from processes import (  # noqa: E402
     celery_beat_command,
     celery_worker_command,
     command_text,
