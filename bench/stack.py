@@ -37,6 +37,7 @@ from processes import (  # noqa: E402
     command_text,
     gunicorn_command,
 )
+
 from tests.support.harness.ports import free_port  # noqa: E402
 from tests.support.harness.process import ServiceProcess, command_run  # noqa: E402
 
