@@ -62,7 +62,8 @@ def test_a_child_that_outlives_its_leader_is_stopped_with_it(tmp_path):
 def test_a_child_that_left_the_group_is_killed_too(tmp_path):
     """``setsid`` puts the child in a session of its own: only mirakuru's mark finds it."""
     process = started(tmp_path, "setsid sh -c 'echo $$ > child; exec sleep 60' & echo ready; wait")
-    child = int(wait_until(lambda: (tmp_path / "child").read_text().strip(), timeout=10))
+    pid_file = tmp_path / "child"
+    child = int(wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), timeout=10))
 
     process.kill()
 
