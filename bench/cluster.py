@@ -3,8 +3,9 @@
     .venv/bin/python bench/cluster.py [--seconds 10] [--threads 8] [--applications 30]
 
 It starts its own servers on free ports (a standalone ``redis-server``, a 3-master cluster and
-a 3-master, 3-replica cluster, all without persistence; tests/redis_cluster.py) and stops them
-at the end. For each topology, ``--threads`` threads call the allocator
+a 3-master, 3-replica cluster, all without persistence) with the tests' process harness
+(tests/support/harness/redis.py, tests/support/harness/redis_cluster.py) and stops them at the
+end. For each topology, ``--threads`` threads call the allocator
 (``pipeline.numbering.message_number_allocate``: the script a create runs, with its journal
 entry) for ``--seconds``, over ``--applications`` applications with one chat each. Printed:
 
@@ -23,7 +24,6 @@ import argparse
 import os
 import secrets
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -153,35 +153,18 @@ def main() -> None:
     parser.add_argument("--wait-samples", type=int, default=2000)
     args = parser.parse_args()
 
-    import redis
+    import tempfile
 
-    from tests.redis_cluster import REDIS_SERVER, LocalRedisCluster, free_cluster_ports
+    from tests.support.harness.redis import RedisServer
+    from tests.support.harness.redis_cluster import LocalRedisCluster
 
-    [port] = free_cluster_ports(1)
-    standalone = subprocess.Popen(  # noqa: S603 - our own arguments
-        [
-            REDIS_SERVER,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    one = redis.Redis(port=port)
+    folder = tempfile.TemporaryDirectory(prefix="bench-redis-")
+    standalone = RedisServer(Path(folder.name), aof=False).start()
+    port = standalone.port
+    one = standalone.client()
     cluster = LocalRedisCluster(masters=3, replicas=0).start()
     replicated = LocalRedisCluster(masters=3, replicas=1).start()
     try:
-        for _ in range(100):
-            try:
-                one.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
         _django(f"redis://127.0.0.1:{port}/0")
         from django.conf import settings
 
@@ -226,9 +209,10 @@ def main() -> None:
             f"{wait['with_wait_1']['p50_ms']:.3f} ms p99 {wait['with_wait_1']['p99_ms']:.3f} ms"
         )
     finally:
-        standalone.kill()
+        standalone.stop()
         cluster.stop()
         replicated.stop()
+        folder.cleanup()
 
 
 if __name__ == "__main__":

@@ -3,13 +3,12 @@
 import json
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from stack import Stack
+from stack import ServiceProcess, Stack, command_run
 
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk.lua"
 # How many times a run whose connections landed on one worker is started again.
@@ -23,11 +22,11 @@ def wrk_ensure() -> str:
         return path
     if Path("/usr/bin/apt-get").exists() and _is_root():
         print("wrk is missing: apt-get install -y wrk", flush=True)
-        subprocess.run(["apt-get", "install", "-y", "wrk"], check=False, capture_output=True)
+        command_run(["apt-get", "install", "-y", "wrk"], timeout=600)
         path = shutil.which("wrk")
         if not path:  # the package lists may be empty on a fresh image
-            subprocess.run(["apt-get", "update"], check=False, capture_output=True)
-            subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, capture_output=True)
+            command_run(["apt-get", "update"], timeout=600)
+            command_run(["apt-get", "install", "-y", "wrk"], check=True, timeout=600)
             path = shutil.which("wrk")
     if not path:
         raise SystemExit("wrk is not installed: run `apt-get install -y wrk` (Debian) first")
@@ -38,11 +37,13 @@ def _is_root() -> bool:
     return os.geteuid() == 0
 
 
-def _accepted(balance: Callable[[], list[int]], connections: int, process) -> list[int]:
+def _accepted(
+    balance: Callable[[], list[int]], connections: int, process: ServiceProcess
+) -> list[int]:
     """The connections per worker once all are accepted (or after 2 s, whatever is there)."""
     deadline = time.monotonic() + 2.0
     counts = balance()
-    while sum(counts) < connections and time.monotonic() < deadline and process.poll() is None:
+    while sum(counts) < connections and time.monotonic() < deadline and process.alive():
         time.sleep(0.02)
         counts = balance()
     return counts

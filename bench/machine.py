@@ -1,8 +1,10 @@
 """The machine the figures come from, how busy it is, and the memory of our processes.
 
-Memory is read from /proc (VmHWM, the kernel's own peak resident set of a process), so no
-extra dependency is needed; a sampler thread also reads every child as it appears, so a worker
-that gunicorn or Celery replaced during the run is not missed.
+psutil reads the processes (their parents, CPU times, children, sockets) and the machine's CPU
+times. The one figure it has no reading of on Linux is a process's peak resident set: that is
+``VmHWM`` from /proc/<pid>/status, the kernel's own high-water mark, which a sampler could only
+approach. A sampler thread reads every child as it appears, so a worker that gunicorn or Celery
+replaced during the run is not missed.
 """
 
 from __future__ import annotations
@@ -12,24 +14,22 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 import threading
 import time
 from pathlib import Path
 
+import psutil
+from stack import command_run
+
 
 def machine_describe() -> dict:
+    # psutil does not name the CPU: the model is /proc/cpuinfo's.
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
-    meminfo = Path("/proc/meminfo").read_text()
-    total = re.search(r"^MemTotal:\s*(\d+)", meminfo, re.MULTILINE)
-    if total is None:
-        raise RuntimeError("no MemTotal in /proc/meminfo")
-    total_kib = int(total.group(1))
     return {
-        "nproc": os.cpu_count(),
+        "nproc": psutil.cpu_count(),
         "cpu_model": model.group(1).strip() if model else platform.processor(),
-        "memory_gib": round(total_kib / 1024 / 1024, 1),
+        "memory_gib": round(psutil.virtual_memory().total / 1024**3, 1),
         "kernel": platform.release(),
         "python": platform.python_version(),
         "versions": _versions(),
@@ -44,7 +44,7 @@ def _versions() -> dict:
         "redis-server": ["redis-server", "--version"],
     }.items():
         if shutil.which(args[0]):
-            result = subprocess.run(args, capture_output=True, text=True, check=False)
+            result = command_run(args, timeout=30)
             found[name] = (result.stdout or result.stderr).strip().splitlines()[0]
     from importlib.metadata import version
 
@@ -55,28 +55,34 @@ def _versions() -> dict:
 
 def git_describe(base_dir: Path) -> dict:
     def git(*args: str) -> str:
-        result = subprocess.run(
-            ["git", *args], cwd=base_dir, capture_output=True, text=True, check=False
-        )
-        return result.stdout.strip()
+        return command_run(["git", *args], cwd=base_dir, timeout=30).stdout.strip()
 
     return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
 
 
 def load_average() -> list[float]:
-    return [round(value, 2) for value in os.getloadavg()]
+    return [round(value, 2) for value in psutil.getloadavg()]
+
+
+def _pytest_pids() -> dict[int, str]:
+    """Other engineers' test runs (pid -> command line): they share the 2 cores."""
+    found = {}
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        command = " ".join(process.info["cmdline"] or [])
+        if "pytest" in command and process.info["pid"] != os.getpid():
+            found[process.info["pid"]] = command
+    return found
 
 
 def pytest_processes() -> list[str]:
     """Other engineers' test runs: they share the 2 cores and would distort the figures."""
-    result = subprocess.run(["pgrep", "-af", "pytest"], capture_output=True, text=True, check=False)
-    return [line for line in result.stdout.splitlines() if str(os.getpid()) != line.split()[0]]
+    return [f"{pid} {command}" for pid, command in _pytest_pids().items()]
 
 
 def machine_wait_idle(*, max_seconds: float, busy_below: float = 0.15) -> dict:
     """Wait (up to ``max_seconds``) for no pytest and under ``busy_below`` of the CPU in use.
 
-    The CPU in use is measured over 10 s from /proc/stat; the load average reacts too slowly.
+    The CPU in use is measured over 10 s; the load average reacts too slowly.
     """
     started = time.monotonic()
     cores = os.cpu_count() or 1
@@ -102,21 +108,15 @@ def machine_wait_idle(*, max_seconds: float, busy_below: float = 0.15) -> dict:
         )
 
 
-def _process_table() -> dict[int, tuple[int, float]]:
-    """pid -> (ppid, CPU seconds of the process and of its reaped children)."""
-    tick = os.sysconf("SC_CLK_TCK")
+def _process_table() -> dict[int, tuple[int, float, str]]:
+    """pid -> (ppid, CPU seconds of the process and of its reaped children, name)."""
     table = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+    for process in psutil.process_iter(["ppid", "cpu_times", "name"]):
+        times = process.info["cpu_times"]
+        if times is None:  # gone, or not ours to read
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        # utime, stime, cutime, cstime are fields 14-17 of stat, 11-14 after the command name.
-        cpu = sum(int(value) for value in fields[11:15]) / tick
-        table[int(entry.name)] = (int(fields[1]), cpu)
+        cpu = times.user + times.system + times.children_user + times.children_system
+        table[process.pid] = (process.info["ppid"], cpu, process.info["name"] or "")
     return table
 
 
@@ -127,11 +127,10 @@ def others_cpu_seconds() -> dict[int, float]:
     exited is counted in its parent's reaped-children time, so summing the tree loses nothing
     but the last instants of processes that exited between two samples.
     """
-    result = subprocess.run(["pgrep", "-f", "pytest"], capture_output=True, text=True, check=False)
-    roots = {int(pid) for pid in result.stdout.split()} - {os.getpid()}
+    roots = set(_pytest_pids())
     table = _process_table()
     totals: dict[int, float] = {}
-    for pid, (_, cpu) in table.items():
+    for pid, (_, cpu, _) in table.items():
         ancestor, seen = pid, 0
         while ancestor > 1 and ancestor in table and seen < 64:
             if ancestor in roots and table[ancestor][0] not in roots:
@@ -149,14 +148,10 @@ def cpu_by_group(trees: dict[str, int], names: dict[str, str]) -> dict[str, floa
     """
     table = _process_table()
     totals = dict.fromkeys([*trees, *names, "bench and wrk"], 0.0)
-    comms = {}
-    for pid in table:
-        with contextlib.suppress(OSError):
-            comms[pid] = Path(f"/proc/{pid}/comm").read_text().strip()
     roots = {pid: name for name, pid in trees.items()}
-    for pid, (_, cpu) in table.items():
-        for name, comm in names.items():
-            if comms.get(pid) == comm:
+    for pid, (_, cpu, comm) in table.items():
+        for name, wanted in names.items():
+            if comm == wanted:
                 totals[name] += cpu
         ancestor, seen = pid, 0
         while ancestor in table and seen < 64:
@@ -164,20 +159,19 @@ def cpu_by_group(trees: dict[str, int], names: dict[str, str]) -> dict[str, floa
                 totals[roots[ancestor]] += cpu
                 break
             ancestor, seen = table[ancestor][0], seen + 1
-    totals["bench and wrk"] = table.get(os.getpid(), (0, 0.0))[1]
+    totals["bench and wrk"] = table.get(os.getpid(), (0, 0.0, ""))[1]
     return totals
 
 
 def machine_busy_seconds() -> tuple[float, float]:
     """CPU seconds the machine spent so far in processes (steal included) and in interrupts.
 
-    From /proc/stat. Interrupt time (mostly the softirqs that carry loopback TCP, i.e. our own
-    requests) belongs to no process, so it is kept apart from what processes used.
+    Interrupt time (mostly the softirqs that carry loopback TCP, i.e. our own requests)
+    belongs to no process, so it is kept apart from what processes used.
     """
-    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
-    tick = os.sysconf("SC_CLK_TCK")
-    return (user + nice + system + steal) / tick, (irq + softirq) / tick
+    times = psutil.cpu_times()
+    busy = times.user + times.nice + times.system + times.steal
+    return busy, times.irq + times.softirq
 
 
 def others_cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
@@ -188,27 +182,18 @@ def others_cpu_between(before: dict[int, float], after: dict[int, float]) -> flo
 
 
 def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name is in parentheses and may hold spaces; the ppid follows the state.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) == pid:
-            found.append(int(entry.name))
-    return found
+    with contextlib.suppress(psutil.Error):
+        return [child.pid for child in psutil.Process(pid).children()]
+    return []
 
 
-def _status_kib(pid: int, field: str) -> int | None:
+def _peak_rss_kib(pid: int) -> int | None:
+    """The process's peak resident set (VmHWM), which psutil does not read on Linux."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return None
-    match = re.search(rf"^{field}:\s*(\d+) kB", status, re.MULTILINE)
+    match = re.search(r"^VmHWM:\s*(\d+) kB", status, re.MULTILINE)
     return int(match.group(1)) if match else None
 
 
@@ -229,11 +214,11 @@ class MemorySampler:
 
     def sample(self) -> None:
         for role, parent in self.parents.items():
-            hwm = _status_kib(parent, "VmHWM")
+            hwm = _peak_rss_kib(parent)
             if hwm is not None:
                 self.parent_peaks[role] = max(self.parent_peaks.get(role, 0), hwm)
             for child in _children(parent):
-                hwm = _status_kib(child, "VmHWM")
+                hwm = _peak_rss_kib(child)
                 if hwm is not None:
                     self.peaks[role][child] = max(self.peaks[role].get(child, 0), hwm)
 
@@ -261,23 +246,16 @@ def children(pid: int) -> list[int]:
 
 def connections_by_process(pids: list[int], port: int) -> list[int]:
     """Established TCP connections to ``port`` that each process holds (has accepted)."""
-    local = f":{port:04X}"
-    inodes: set[str] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError):
-            for line in Path(table).read_text().splitlines()[1:]:
-                fields = line.split()
-                # local address, remote address, state (01: ESTABLISHED), ..., inode
-                if fields[1].endswith(local) and fields[3] == "01":
-                    inodes.add(fields[9])
     counts = []
     for pid in pids:
         held = 0
-        with contextlib.suppress(OSError):
-            for fd in Path(f"/proc/{pid}/fd").iterdir():
-                with contextlib.suppress(OSError):
-                    target = os.readlink(fd)
-                    if target.startswith("socket:[") and target[8:-1] in inodes:
-                        held += 1
+        with contextlib.suppress(psutil.Error):
+            held = sum(
+                1
+                for connection in psutil.Process(pid).net_connections(kind="tcp")
+                if connection.laddr
+                and connection.laddr.port == port
+                and connection.status == psutil.CONN_ESTABLISHED
+            )
         counts.append(held)
     return counts

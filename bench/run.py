@@ -1,4 +1,4 @@
-"""The benchmark: the service as production runs it, against its own limits.
+"""The benchmark of issue 5: the service as production runs it, against its own limits.
 
     .venv/bin/python bench/run.py [--duration 15] [--label "..."]      (or: make bench)
 
@@ -17,17 +17,18 @@ import dataclasses
 import http.client
 import json
 import os
+import random
 import secrets
 import shlex
 import signal
-import socket
 import sys
 import time
-import zlib
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from celery import Celery
+from engine import application_counters_key, message_counter_field
 from loadgen import LoadSettings, wrk_ensure, wrk_run
 from machine import (
     MemorySampler,
@@ -45,7 +46,6 @@ from machine import (
 )
 from persistence import RowSampler, drain_wait, lag_probe, persistence_under_load, rows_count
 from report import results_path, results_write, table_print, target
-from seeding import messages_seed, search_queries
 from stack import (
     BASE_DIR,
     PYTHON,
@@ -55,13 +55,14 @@ from stack import (
     celery_beat_command,
     celery_worker_command,
     command_text,
+    free_port,
     gunicorn_command,
     wait_until,
 )
 
 HOST = "127.0.0.1"
 PHASES = ("floor", "message", "lag", "reads", "chat")
-# The scale phase keeps a database of its own between runs (bench/scale.py): run it alone.
+# Issue 10's phase keeps a database of its own between runs (bench/scale.py): run it alone.
 SCALE = "scale"
 
 
@@ -112,9 +113,18 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         default=0,
         help="first wait up to N s for no pytest and under 15 %% of the CPU busy [0]",
     )
+    add(
+        "--quick",
+        action="store_true",
+        help="a smoke run of every phase in about a minute: 3 s runs, 1 s warm-up, a 3 s "
+        "backlog, a 5 s lag probe, 10,000 seeded messages (figures not of record)",
+    )
     add("--label", default="", help='stored in the results, e.g. "before batched persistence"')
     add("--output", default="", help="results file [bench/results/<date>.json, -2... if taken]")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.warmup, args.backlog_seconds = 3, 1, 3
+        args.probe_duration, args.seed_messages, args.drain_timeout = 5, 10_000, 60
     args.phases = [p for p in args.phases.split(",") if p]
     if SCALE in args.phases and args.phases != [SCALE]:
         parser.error("the scale phase runs alone: --phases scale")
@@ -125,12 +135,6 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         if not any(h in url for h in ("127.0.0.1", "localhost", "[::1]")):
             parser.error(f"{url}: the benchmark only talks to loopback")
     return args
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def service_env(stack: Stack, args: argparse.Namespace) -> dict[str, str]:
@@ -306,9 +310,7 @@ def measured_wrk(stack, args, base_url, scenario, expected_status, settings) -> 
 
 
 def bench(stack: Stack, args: argparse.Namespace, results: dict) -> None:
-    runs: dict = results["runs"]
-    persistence: dict = results["persistence"]
-
+    """The stack started (database, Redis db, gunicorn, a Celery worker), then every phase."""
     phase(f"database {args.database} and Redis {args.redis_url}", measured=False)
     stack.redis_claim(force=args.force_flush)
     stack.database_create()
@@ -362,27 +364,97 @@ def bench(stack: Stack, args: argparse.Namespace, results: dict) -> None:
     try:
         worker.wait_ready(timeout=60)
         memory = MemorySampler({"gunicorn": web.pid, "celery": worker_process.pid}).start()
-        _phases(stack, args, results, api, worker, base_url, port, settings, runs, persistence)
+        _phases(
+            Session(
+                stack=stack,
+                args=args,
+                results=results,
+                api=api,
+                worker=worker,
+                base_url=base_url,
+                port=port,
+                settings=settings,
+            )
+        )
         results["memory"] = memory.stop()
     finally:
         worker.close()
 
 
-def _phases(stack, args, results, api, worker, base_url, port, settings, runs, persistence):
-    token = api.create("/api/v1/apps", {"name": "bench"})["token"]
-    message_chats = list(range(1, args.message_chats + 1))
-    probe_chat, seed_chat = args.message_chats + 1, args.message_chats + 2
-    for _ in range(seed_chat):
-        api.create(f"/api/v1/apps/{token}/chats")
-    db = stack.mysql(database=args.database)
-    redis_client = stack.redis()
-    with db.cursor() as cursor:
+@dataclasses.dataclass
+class Session:
+    """What every phase uses: the running stack, the API and worker, where the figures go."""
+
+    stack: Stack
+    args: argparse.Namespace
+    results: dict
+    api: Api
+    worker: Worker
+    base_url: str
+    port: int
+    settings: LoadSettings
+    token: str = ""
+    message_chats: list[int] = dataclasses.field(default_factory=list)
+    probe_chat: int = 0
+    chat_ids: dict[int, int] = dataclasses.field(default_factory=dict)
+    db: Any = None
+    redis: Any = None
+
+    @property
+    def runs(self) -> dict:
+        return self.results["runs"]
+
+    @property
+    def persistence(self) -> dict:
+        return self.results["persistence"]
+
+    def accepted(self) -> int:
+        """Messages accepted (201) in the message chats: the allocator's counters in Redis."""
+        key = application_counters_key(self.token, key_prefix=self.args.key_prefix)
+        values = self.redis.hmget(key, [message_counter_field(n) for n in self.message_chats])
+        if any(v is None for v in values):
+            raise RuntimeError(f"no allocator counters at {key}: has its Redis layout changed?")
+        return sum(int(v) for v in values)
+
+    def rows(self) -> int:
+        return rows_count(self.db, [self.chat_ids[n] for n in self.message_chats])
+
+
+def _phases(session: Session) -> None:
+    setup(session)
+    for name, run in (
+        ("floor", phase_floor),
+        ("message", phase_message),
+        ("lag", phase_lag),
+        ("reads", phase_reads),
+        ("chat", phase_chat),
+    ):
+        if name in session.args.phases:
+            run(session)
+    phase(None)  # closes the figures of the last phase
+    session.db.close()
+
+
+def setup(session: Session) -> None:
+    """An application, the chats of the message load and of the lag probe, and the versions."""
+    args, api = session.args, session.api
+    session.token = api.create("/api/v1/apps", {"name": "bench"})["token"]
+    session.message_chats = list(range(1, args.message_chats + 1))
+    session.probe_chat = args.message_chats + 1
+    for _ in range(session.probe_chat):
+        api.create(f"/api/v1/apps/{session.token}/chats")
+    session.db = session.stack.mysql(database=args.database)
+    session.redis = session.stack.redis()
+    versions = session.results["machine"]["versions"]
+    with session.db.cursor() as cursor:
         cursor.execute("SELECT VERSION()")
-        results["machine"]["versions"]["mariadb_server"] = cursor.fetchone()[0]
-    results["machine"]["versions"]["redis_server"] = redis_client.info("server")["redis_version"]
-    # pipeline/keys.py's layout: the application's partition is a hash tag (the default count).
-    partition = zlib.crc32(token.encode()) % int(os.environ.get("REDIS_PARTITIONS", "256"))
-    app_key = f"{args.key_prefix}:{{p{partition}}}:app:{token}"
+        versions["mariadb_server"] = cursor.fetchone()[0]
+    versions["redis_server"] = session.redis.info("server")["redis_version"]
+    session.chat_ids = _wait_for_chats(session.db, session.token, session.probe_chat)
+
+
+def _wait_for_chats(db: Any, token: str, count: int) -> dict[int, int]:
+    """Chat number -> id of the application's chats, once ``count`` are persisted."""
 
     def chat_ids() -> dict[int, int]:
         with db.cursor() as cursor:
@@ -393,155 +465,189 @@ def _phases(stack, args, results, api, worker, base_url, port, settings, runs, p
             )
             return {int(number): int(pk) for number, pk in cursor.fetchall()}
 
-    wait_until(lambda: len(chat_ids()) >= seed_chat, timeout=60, what="the setup chats persisted")
-    ids = chat_ids()
-    message_chat_ids = [ids[n] for n in message_chats]
+    wait_until(lambda: len(chat_ids()) >= count, timeout=60, what="the setup chats persisted")
+    return chat_ids()
 
-    def accepted() -> int:
-        """Messages accepted (201) in the message chats: the allocator's counters in Redis."""
-        values = redis_client.hmget(app_key, [f"m:{n}" for n in message_chats])
-        if any(v is None for v in values):
-            raise RuntimeError(f"no allocator counters at {app_key}: has its Redis layout changed?")
-        return sum(int(v) for v in values)
 
-    def rows() -> int:
-        return rows_count(db, message_chat_ids)
+def phase_floor(session: Session) -> None:
+    phase("framework floor: GET /healthz")
+    session.runs["floor"] = measured_wrk(
+        session.stack, session.args, session.base_url, ["healthz"], 200, session.settings
+    )
 
-    if "floor" in args.phases:
-        phase("framework floor: GET /healthz")
-        runs["floor"] = measured_wrk(stack, args, base_url, ["healthz"], 200, settings)
 
-    if "message" in args.phases:
-        scenario = ["message_create", token, str(message_chats[0]), str(len(message_chats))]
-        phase(f"create message: {args.backlog_seconds:g} s with the worker paused (a backlog)")
-        worker.pause()
-        try:
-            # Its figures show what the API alone does with both cores (no persistence).
-            paused = wrk_run(
-                stack,
-                base_url=base_url,
-                scenario=scenario,
-                duration=args.backlog_seconds,
-                settings=settings,
-                expected_status=201,
-            )
-        finally:
-            worker.resume()
-        del paused["started_at_monotonic"]
-        runs["message_create_worker_paused"] = paused
-        run_print(paused)
-        phase("create message: measured, worker consuming")
-        sampler = RowSampler(count_rows=rows, count_accepted=accepted)
-        load_start = time.monotonic()
-        sampler.sample()
-        sampler.start()
-        try:
-            runs["message_create"] = wrk_run(
-                stack,
-                base_url=base_url,
-                scenario=scenario,
-                duration=args.duration,
-                settings=settings,
-                expected_status=201,
-            )
-        finally:
-            sampler.stop()
-        sampler.sample()
-        load_end = time.monotonic()
-        run = runs["message_create"]
-        run_print(run)
-        # A lopsided start is run again (loadgen): the window opens when the kept run began.
-        load_start = max(load_start, run.pop("started_at_monotonic"))
-        persistence["under_load"] = persistence_under_load(sampler.samples, load_start, load_end)
-        persistence["under_load"]["accepted_per_s"] = run["ok_per_s"]
-        phase("draining the queue")
-        persistence["drain"] = drain_wait(
-            count_rows=rows, count_accepted=accepted, timeout=args.drain_timeout
-        )
-        print(f"    {persistence['under_load']}\n    {persistence['drain']}", flush=True)
-
-    if "lag" in args.phases:
-        peak = runs.get("message_create", {}).get("ok_per_s")
-        if not peak:
-            raise RuntimeError("the lag probe needs the message phase (its rate is half of it)")
-        rate = peak * args.probe_fraction
-        phase(f"lag probe: {rate:.0f} messages/s for {args.probe_duration:g} s, open loop")
-        persistence["lag_probe"] = lag_probe(
-            host=HOST,
-            port=port,
-            token=token,
-            chat_number=probe_chat,
-            chat_id=ids[probe_chat],
-            connect=lambda: stack.mysql(database=args.database),
-            rate=rate,
-            duration=args.probe_duration,
-            clients=args.probe_clients,
-            wait_seconds=min(args.drain_timeout, 60),
-        )
-        persistence["lag_probe"]["drain_before_probe_complete"] = persistence.get("drain", {}).get(
-            "drained"
-        )
-        print(f"    {persistence['lag_probe']}", flush=True)
-
-    if "reads" in args.phases:
-        phase(
-            f"seeding chat {seed_chat} with {args.seed_messages:,} messages (SQL, batches)",
-            measured=False,
-        )
-        results["seed"] = messages_seed(db, chat_id=ids[seed_chat], count=args.seed_messages)
-        print(f"    {results['seed']}", flush=True)
-        phase("reads: GET .../messages?limit=50&after=<random>")
-        after_max = max(0, args.seed_messages - 50)
-        runs["message_list"] = measured_wrk(
+def phase_message(session: Session) -> None:
+    """A backlog queued with the worker paused (the API alone), then the measured run with the
+    worker consuming, the rows persisted meanwhile, and the drain of what is left."""
+    stack, args, runs, persistence = session.stack, session.args, session.runs, session.persistence
+    chats = session.message_chats
+    scenario = ["message_create", session.token, str(chats[0]), str(len(chats))]
+    phase(f"create message: {args.backlog_seconds:g} s with the worker paused (a backlog)")
+    session.worker.pause()
+    try:
+        # Its figures show what the API alone does with both cores (no persistence).
+        paused = wrk_run(
             stack,
-            args,
-            base_url,
-            ["message_list", token, str(seed_chat), str(after_max)],
-            200,
-            settings,
+            base_url=session.base_url,
+            scenario=scenario,
+            duration=args.backlog_seconds,
+            settings=session.settings,
+            expected_status=201,
         )
-        # At 32 connections a page waits behind 31 others (Little's law: p50 ~ 32 / rate), so
-        # the latency of the read itself, which the 20 ms target is about, is measured with
-        # one connection: no queueing, one request at a time on an otherwise idle server.
-        phase("reads, one connection: the latency of a page without queueing")
-        runs["message_list_single"] = measured_wrk(
+    finally:
+        session.worker.resume()
+    del paused["started_at_monotonic"]
+    runs["message_create_worker_paused"] = paused
+    run_print(paused)
+    phase("create message: measured, worker consuming")
+    sampler = RowSampler(count_rows=session.rows, count_accepted=session.accepted)
+    load_start = time.monotonic()
+    sampler.sample()
+    sampler.start()
+    try:
+        runs["message_create"] = wrk_run(
             stack,
-            args,
-            base_url,
-            ["message_list", token, str(seed_chat), str(after_max)],
-            200,
-            LoadSettings(threads=1, connections=1),
+            base_url=session.base_url,
+            scenario=scenario,
+            duration=args.duration,
+            settings=session.settings,
+            expected_status=201,
         )
-        phase("search (SQL backend): GET .../messages/search?q=<a word in ~3 % of messages>")
-        runs["message_search"] = measured_wrk(
-            stack,
-            args,
-            base_url,
-            ["message_search", token, str(seed_chat), ",".join(search_queries())],
-            200,
-            settings,
-        )
+    finally:
+        sampler.stop()
+    sampler.sample()
+    load_end = time.monotonic()
+    run = runs["message_create"]
+    run_print(run)
+    # A lopsided start is run again (loadgen): the window opens when the kept run began.
+    load_start = max(load_start, run.pop("started_at_monotonic"))
+    persistence["under_load"] = persistence_under_load(sampler.samples, load_start, load_end)
+    persistence["under_load"]["accepted_per_s"] = run["ok_per_s"]
+    phase("draining the queue")
+    persistence["drain"] = drain_wait(
+        count_rows=session.rows, count_accepted=session.accepted, timeout=args.drain_timeout
+    )
+    print(f"    {persistence['under_load']}\n    {persistence['drain']}", flush=True)
 
-    if "chat" in args.phases:
-        # Last: its queue is not drained (the run ends), so it cannot slow another phase. The
-        # API alone, as the chat create's target has it: the worker's consumer is paused.
-        # Spread over applications: with nothing persisted, one application may have at most
-        # REDIS_RESTART_NUMBER_GAP chats waiting (then 503 backlog_full, which is no create).
-        tokens = [api.create("/api/v1/apps", {"name": f"chats {n}"})["token"] for n in range(32)]
-        phase("create chat: POST .../chats, worker paused")
-        worker.pause()
-        try:
-            runs["chat_create"] = measured_wrk(
-                stack, args, base_url, ["chat_create", ",".join(tokens)], 201, settings
-            )
-        finally:
-            worker.resume()
-    phase(None)  # closes the figures of the last phase
-    db.close()
+
+def phase_lag(session: Session) -> None:
+    """201 -> row readable, at a fraction of the message phase's peak rate, open loop."""
+    args, persistence = session.args, session.persistence
+    peak = session.runs.get("message_create", {}).get("ok_per_s")
+    if not peak:
+        raise RuntimeError("the lag probe needs the message phase (its rate is half of it)")
+    rate = peak * args.probe_fraction
+    phase(f"lag probe: {rate:.0f} messages/s for {args.probe_duration:g} s, open loop")
+    persistence["lag_probe"] = lag_probe(
+        host=HOST,
+        port=session.port,
+        token=session.token,
+        chat_number=session.probe_chat,
+        chat_id=session.chat_ids[session.probe_chat],
+        connect=lambda: session.stack.mysql(database=args.database),
+        rate=rate,
+        duration=args.probe_duration,
+        clients=args.probe_clients,
+        wait_seconds=min(args.drain_timeout, 60),
+    )
+    persistence["lag_probe"]["drain_before_probe_complete"] = persistence.get("drain", {}).get(
+        "drained"
+    )
+    print(f"    {persistence['lag_probe']}", flush=True)
+
+
+def phase_reads(session: Session) -> None:
+    """Pages and SQL searches in a chat that ``manage.py seed`` filled."""
+    stack, args, runs = session.stack, session.args, session.runs
+    phase(f"seeding a chat with {args.seed_messages:,} messages (manage.py seed)", measured=False)
+    token, seeded = seed_chat(session)
+    session.results["seed"] = seeded
+    print(f"    {seeded}", flush=True)
+    chat = "1"  # the seeded application's only chat
+    phase("reads: GET .../messages?limit=50&after=<random>")
+    after_max = max(0, args.seed_messages - 50)
+    page = ["message_list", token, chat, str(after_max)]
+    runs["message_list"] = measured_wrk(stack, args, session.base_url, page, 200, session.settings)
+    # At 32 connections a page waits behind 31 others (Little's law: p50 ~ 32 / rate), so
+    # the latency of the read itself, which the 20 ms target is about, is measured with
+    # one connection: no queueing, one request at a time on an otherwise idle server.
+    phase("reads, one connection: the latency of a page without queueing")
+    runs["message_list_single"] = measured_wrk(
+        stack, args, session.base_url, page, 200, LoadSettings(threads=1, connections=1)
+    )
+    phase("search (SQL backend): GET .../messages/search?q=<a word in ~3 % of messages>")
+    words = ",".join(search_queries(session))
+    runs["message_search"] = measured_wrk(
+        stack,
+        args,
+        session.base_url,
+        ["message_search", token, chat, words],
+        200,
+        session.settings,
+    )
+
+
+def seed_chat(session: Session) -> tuple[str, dict]:
+    """One application with one chat of ``--seed-messages`` messages, written to SQL by
+    ``manage.py seed`` (messages_app/seeding.py) and told to the allocator; its token, and the
+    rows and how long they took (a fixture, not a measurement)."""
+    count = session.args.seed_messages
+    started = time.monotonic()
+    output = session.stack.run_foreground(
+        "seed",
+        [PYTHON, "manage.py", "seed", "--applications", "1", "--chats", "1"]
+        + ["--messages", str(count), "--largest-chat", str(count), "--no-progress"],
+        timeout=1800,
+        env=service_env(session.stack, session.args),
+    )
+    seconds = time.monotonic() - started
+    tokens = [line.split()[1] for line in output.splitlines() if line.startswith("token ")]
+    if len(tokens) != 1:
+        raise RuntimeError(f"manage.py seed named {len(tokens)} applications:\n{output[-2000:]}")
+    return tokens[0], {"messages": count, "seconds": round(seconds, 1)}
+
+
+def search_queries(session: Session, count: int = 20, seed: int = 11) -> list[str]:
+    """Single words of the seeder's vocabulary: each is in about 3 % of the seeded messages."""
+    output = session.stack.run_foreground(
+        "vocabulary",
+        [PYTHON, "manage.py", "shell", "-c"]
+        + [
+            "import json; from messages_app import seeding; print(json.dumps(seeding.vocabulary()))"
+        ],
+        timeout=120,
+        env=service_env(session.stack, session.args),
+    )
+    vocabulary = json.loads(output.strip().splitlines()[-1])
+    return random.Random(seed).sample(vocabulary, count)  # noqa: S311 - not cryptography
+
+
+def phase_chat(session: Session) -> None:
+    """Chat creates, the API alone (the worker's consumer paused), as issue 13's target has it.
+
+    Last: its queue is not drained (the run ends), so it cannot slow another phase. Spread over
+    applications: with nothing persisted, one application may have at most
+    REDIS_RESTART_NUMBER_GAP chats waiting (then 503 backlog_full, which is no create).
+    """
+    api = session.api
+    tokens = [api.create("/api/v1/apps", {"name": f"chats {n}"})["token"] for n in range(32)]
+    phase("create chat: POST .../chats, worker paused")
+    session.worker.pause()
+    try:
+        session.runs["chat_create"] = measured_wrk(
+            session.stack,
+            session.args,
+            session.base_url,
+            ["chat_create", ",".join(tokens)],
+            201,
+            session.settings,
+        )
+    finally:
+        session.worker.resume()
 
 
 def targets(results: dict) -> list[dict]:
-    """The targets (bench/README.md), each a ratio or a figure of one run."""
+    """Issue 13's targets (and issue 5's read latency), each a ratio or a figure of one run."""
     runs, persistence = results["runs"], results["persistence"]
     found = []
     floor = runs.get("floor", {}).get("requests_per_s")

@@ -29,7 +29,6 @@ import os
 import random
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -42,9 +41,9 @@ from stack import (
     BASE_DIR,
     PYTHON,
     VENV_BIN,
+    ServiceProcess,
     Stack,
-    group_kill,
-    group_start,
+    free_port,
     gunicorn_command,
     wait_until,
 )
@@ -168,12 +167,6 @@ def chats_sample(stack: Stack, args: argparse.Namespace) -> tuple[dict, list[dic
         chats = [{"token": t, "number": n, "messages": m} for t, n, m in cursor.fetchall()]
     chats.sort(key=lambda chat: -chat["messages"])
     return chats[0], chats[1:]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 class Client:
@@ -301,19 +294,20 @@ def reindex_measure(stack: Stack, args: argparse.Namespace) -> dict:
     try:
         env = service_env(stack, args, ELASTICSEARCH_URL=fake.url)
         log = stack.logs / "reindex.out"
-        with log.open("wb") as out:
-            process = group_start(
-                [PYTHON, "manage.py", "search_reindex", "--no-progress"], output=out, env=env
-            )
-            started = time.monotonic()
-            time.sleep(args.reindex_seconds)
-            sent, seconds = fake.documents, time.monotonic() - started
-            process.send_signal(signal.SIGINT)
-            try:
-                code = process.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                group_kill(process)
-                code = process.returncode
+        process = ServiceProcess(
+            "search_reindex", [PYTHON, "manage.py", "search_reindex", "--no-progress"], env, log
+        )
+        started = time.monotonic()
+        time.sleep(args.reindex_seconds)
+        sent, seconds = fake.documents, time.monotonic() - started
+        process.signal(signal.SIGINT)  # to its process group, as Ctrl-C in a terminal
+        try:
+            code = process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code = process.wait()
+        finally:
+            process.stop()
         output = log.read_text(errors="replace").strip().splitlines()
         return {
             "documents": sent,

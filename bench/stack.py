@@ -1,8 +1,8 @@
 """What the benchmark starts and must stop: its database, its Redis db and its processes.
 
-Every process is started in a session of its own, so that it and its children (gunicorn's and
-Celery's workers) are stopped together with one signal to the group: SIGTERM, then SIGKILL
-after a grace period (scripts/processes.py, as for run.sh and the tests). ``Stack.close()``
+Every process is started by the tests' process harness (tests/support/harness/process.py), in
+a session of its own, so that it and its children (gunicorn's and Celery's workers) are stopped
+together: SIGTERM to the group, then SIGKILL after a grace period. ``Stack.close()``
 runs from a ``finally`` and also on SIGTERM and SIGHUP, so Ctrl-C, an error or a kill of
 run.py leaves nothing running, and the database ``chatapi_bench`` is dropped and the Redis db
 flushed (the logs are kept if the run failed).
@@ -11,8 +11,8 @@ flushed (the logs are kept if the run failed).
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,25 +27,27 @@ VENV_BIN = BASE_DIR / ".venv" / "bin"
 PYTHON = str(VENV_BIN / "python")
 STOP_GRACE_SECONDS = 10
 
-# The command lines and the process groups of the service: one module for run.sh, the tests
-# and the benchmark. Its command lines are re-exported for run.py and scale.py.
+# The process harness and the service's command lines (scripts/processes.py, imported as
+# ``processes`` as run.sh's supervisor does), re-exported for run.py and scale.py.
+sys.path.insert(0, str(BASE_DIR))
 sys.path.insert(0, str(BASE_DIR / "scripts"))
 from processes import (  # noqa: E402
     celery_beat_command,
     celery_worker_command,
     command_text,
-    group_kill,
-    group_start,
-    group_stop,
     gunicorn_command,
 )
 
+from tests.support.harness.ports import free_port  # noqa: E402
+from tests.support.harness.process import ServiceProcess, command_run  # noqa: E402
+
 __all__ = [
+    "ServiceProcess",
     "celery_beat_command",
     "celery_worker_command",
+    "command_run",
     "command_text",
-    "group_kill",
-    "group_start",
+    "free_port",
     "gunicorn_command",
 ]
 
@@ -57,24 +59,24 @@ class Stack:
         self.redis_url = redis_url
         self.key_prefix = key_prefix
         self.logs = Path(tempfile.mkdtemp(prefix="chatapi-bench-"))
-        self.processes: dict[str, subprocess.Popen] = {}
+        self.processes: dict[str, ServiceProcess] = {}
         self._created_database = False
         self._flush_redis = False
         self.failed = False
 
     # --- processes ------------------------------------------------------------------------------
 
-    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
-        with (self.logs / f"{name}.log").open("wb") as log:
-            process = group_start(args, output=log, env=env)
+    def start(self, name: str, args: list[str], env: dict[str, str]) -> ServiceProcess:
+        process = ServiceProcess(name, args, env, self.logs / f"{name}.log")
         self.processes[name] = process
         return process
 
-    def spawn(self, name: str, args: list[str]) -> tuple[subprocess.Popen, Path]:
+    def spawn(
+        self, name: str, args: list[str], env: dict[str, str] | None = None
+    ) -> tuple[ServiceProcess, Path]:
         """Start in the background with its output in a file; stopped with the rest."""
         log_path = self.logs / f"{name}.out"
-        with log_path.open("wb") as log:
-            process = group_start(args, output=log)
+        process = ServiceProcess(name, args, dict(os.environ) if env is None else env, log_path)
         self.processes[name] = process
         return process, log_path
 
@@ -82,14 +84,11 @@ class Stack:
         self, name: str, args: list[str], *, timeout: float, env: dict[str, str] | None = None
     ) -> str:
         """Run to completion (stopped with the rest if interrupted); its output, or an error."""
-        log_path = self.logs / f"{name}.out"
-        with log_path.open("wb") as log:
-            process = group_start(args, output=log, env=env)
-            self.processes[name] = process
-            try:
-                code = process.wait(timeout=timeout)
-            finally:
-                self.stop(name)
+        process, log_path = self.spawn(name, args, env)
+        try:
+            code = process.wait(timeout=timeout)
+        finally:
+            self.stop(name)
         output = log_path.read_text(errors="replace")
         if code != 0:
             raise RuntimeError(f"{' '.join(args[:3])}… exited with {code}:\n{output[-3000:]}")
@@ -97,13 +96,12 @@ class Stack:
 
     def alive(self, name: str) -> bool:
         process = self.processes.get(name)
-        return process is not None and process.poll() is None
+        return process is not None and process.alive()
 
     def stop(self, name: str) -> None:
         process = self.processes.pop(name, None)
         if process is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                group_stop(process, timeout=STOP_GRACE_SECONDS)
+            process.stop(timeout=STOP_GRACE_SECONDS)
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         path = self.logs / f"{name}.log"

@@ -1,18 +1,19 @@
 """How the service's processes are started and stopped: the one place that knows.
 
 Three programs start gunicorn, a Celery worker and Celery beat: scripts/supervise.py (for
-scripts/run.sh), the tests (tests/support/processes.py) and the benchmark (bench/stack.py).
-Their command lines are built here, each caller saying only what differs (ports, worker
-counts, log levels), and each process is started here in a session of its own, so that it
-and its children (gunicorn's workers, Celery's prefork pool) form one process group that one
-signal reaches.
+scripts/run.sh), the tests and the benchmark (both through the process harness,
+tests/support/harness). Their command lines are built here, each caller saying only what
+differs (ports, worker counts, log levels). supervise.py's processes are started here too, each
+in a session of its own, so that it and its children (gunicorn's workers, Celery's prefork
+pool) form one process group that one signal reaches.
 
 Stopping a group: SIGTERM to the leader or to the whole group, a grace period, then SIGKILL
 to whatever is left of the group, which also catches children that outlived their parent.
 
-No Django import, and nothing beyond the standard library: supervise.py and the benchmark
-import this before (or without) Django. Import it as ``processes`` with scripts/ on the path
-(supervise.py, bench/stack.py) or as ``scripts.processes`` from the repository root (tests).
+No Django import, and nothing beyond the standard library: supervise.py imports this before
+Django, in production, where the harness's libraries are not installed. Import it as
+``processes`` with scripts/ on the path (supervise.py) or as ``scripts.processes`` from the
+repository root (the harness, bench/stack.py).
 """
 
 from __future__ import annotations

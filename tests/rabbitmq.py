@@ -17,9 +17,10 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
 import uuid
 from dataclasses import dataclass
+
+from tests.support.harness.process import command_run
 
 RABBITMQ_HOST = os.environ.get("TEST_RABBITMQ_HOST", "127.0.0.1")
 RABBITMQ_PORT = int(os.environ.get("TEST_RABBITMQ_PORT", "5672"))
@@ -36,13 +37,7 @@ def rabbitmqctl(*args: str, timeout: float = 60) -> str:
     executable = shutil.which("rabbitmqctl")
     if executable is None:
         raise RabbitMQUnavailable("rabbitmqctl is not installed (apt-get install rabbitmq-server)")
-    result = subprocess.run(  # noqa: S603 - a fixed tool and our own arguments
-        [executable, "--quiet", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    result = command_run([executable, "--quiet", *args], timeout=timeout)
     if result.returncode != 0:
         raise RabbitMQUnavailable(
             f"rabbitmqctl {' '.join(args)} exited {result.returncode}:\n"

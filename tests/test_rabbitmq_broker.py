@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +25,7 @@ from chats.models import Chat
 from messages_app.models import Message
 from pipeline.journal import journal_count
 from tests.rabbitmq import Vhost
+from tests.support.harness.process import command_run
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -51,12 +51,10 @@ def celery_conf_for(url: str) -> dict[str, Any]:
         "  c.broker_connection_timeout}))\n"
     )
     env = {"DJANGO_SETTINGS_MODULE": "chatapi.settings.test", "CELERY_BROKER_URL": url}
-    out = subprocess.run(  # noqa: S603 - our own interpreter and code
+    out = command_run(
         [sys.executable, "-c", code],
         cwd=settings.BASE_DIR,
         env={**_base_env(), **env},
-        capture_output=True,
-        text=True,
         check=True,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])

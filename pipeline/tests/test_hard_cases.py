@@ -2,11 +2,10 @@
 
 Each test states the behaviour the README and the API contract promise. Tests that
 need a Redis configured in a way the shared test Redis must not be (min-replicas-to-write,
-maxmemory, cluster mode, DEBUG SLEEP) start a private redis-server on a free port and stop it
-by its pid.
+maxmemory, cluster mode, DEBUG SLEEP) start a private redis-server on a free port (the process
+harness of tests/support/harness) and kill it at the end.
 """
 
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -21,39 +20,29 @@ from django.test import override_settings
 from applications.tests.factories import ApplicationFactory
 from pipeline import keys, scripts
 from pipeline.numbering import application_register
-from tests.redis_cluster import REDIS_SERVER, free_cluster_ports
+from tests.support.harness.redis import RedisServer
 
 
 @contextmanager
 def private_redis(directory: Path, *options: str, cluster: bool = False) -> Iterator[int]:
     """A redis-server of this test only, on a free port; yields the port."""
-    port = free_cluster_ports(1)[0]
     directory.mkdir(parents=True, exist_ok=True)
-    argv = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)]
-    argv += ["--save", "", "--appendonly", "no", "--daemonize", "no", *options]
-    if cluster:
-        argv += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
-    process = subprocess.Popen(  # noqa: S603
-        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    # 15 s is Redis's own default node timeout: a cluster of one never fails over.
+    server = RedisServer(
+        directory, *options, aof=False, cluster_node_timeout_ms=15000 if cluster else None
     )
+    server.start()
     try:
-        client = redis.Redis(port=port)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
+        client = server.client()
         if cluster:
             client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
             for _ in range(100):
                 if b"cluster_state:ok" in client.execute_command("CLUSTER", "INFO"):
                     break
                 time.sleep(0.05)
-        yield port
+        yield server.port
     finally:
-        process.kill()
-        process.wait()
+        server.kill()
 
 
 @contextmanager

@@ -6,13 +6,14 @@ together; then the script runs against the same server (a Celery worker persists
 creates) and says what it saw, line by line.
 """
 
-import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+
+from tests.support.harness.process import command_run
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
@@ -31,15 +32,7 @@ EXPECTED_OUTPUT = [
 
 
 def run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(  # noqa: S603 - our own tools and files
-        [str(arg) for arg in args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = command_run([str(arg) for arg in args], cwd=cwd, env=env, timeout=120)
     assert done.returncode == 0, f"{args[0]} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 

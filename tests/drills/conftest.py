@@ -2,149 +2,35 @@
 wherever a drill says, and ``manage.py`` commands run the same way.
 
 Every drill breaks a component for real, so none of it may touch what other tests use: the
-drills' Redis is a ``redis-server`` started here on a free port of 127.0.0.1 with AOF on, in a
-temporary folder, and never the Redis of the rest of the suite. Processes are started by the
-helpers of ``tests.support.processes`` (``ServiceProcess``, the gunicorn command line,
-``celery_workers``) and all stopped at teardown, before the test database is flushed; their
-logs are printed if a drill failed.
+drills' Redis is a ``redis-server`` of their own on a free port of 127.0.0.1 with AOF on, in a
+temporary folder, and never the Redis of the rest of the suite. Every process is started by the
+harness (tests/support/harness: ``RedisServer``, ``server_process``, and the ``celery_workers``
+fixture of tests/support/processes.py) and all are stopped at teardown, before the test
+database is flushed; their logs are printed if a drill failed.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from django.conf import settings
 
+from tests.support.harness.ports import free_port
+from tests.support.harness.process import ServiceProcess, command_run
+from tests.support.harness.redis import REDIS_SERVER, RedisServer
+from tests.support.harness.service import server_process, wait_until_serving
 from tests.support.http import HttpApi
-from tests.support.processes import (
-    ServiceProcess,
-    dump_logs_if_failed,
-    free_port,
-    server_process,
-    wait_until_serving,
-)
+from tests.support.processes import dump_logs_if_failed
 
-REDIS_SERVER = shutil.which("redis-server")
-
-
-class DrillRedis:
-    """A ``redis-server`` with AOF (``appendfsync everysec``) in a folder of its own.
-
-    ``shutdown()`` is the clean stop (SHUTDOWN: the AOF is fsynced before exit), ``kill()`` the
-    crash (SIGKILL: up to the last second of writes is lost); ``start()`` brings it back on the
-    same port from the same folder, replaying the AOF.
-    """
-
-    def __init__(self, directory: Path, *extra_args: str) -> None:
-        self.directory = directory
-        self.extra_args = list(extra_args)
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: ServiceProcess | None = None
-        self.processes: list[ServiceProcess] = []
-        self.starts = 0
-
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
-
-    def start(self) -> None:
-        assert REDIS_SERVER is not None
-        self.starts += 1
-        self.process = ServiceProcess(
-            f"redis-server on 127.0.0.1:{self.port} (start {self.starts})",
-            [
-                REDIS_SERVER,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.directory),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "everysec",
-                "--save",
-                "",
-                "--daemonize",
-                "no",
-                "--protected-mode",
-                "yes",
-                "--maxmemory-policy",
-                "noeviction",
-                *self.extra_args,
-            ],
-            dict(os.environ),
-            self.directory / f"redis-{self.starts}.log",
-        )
-        self.processes.append(self.process)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if self.client().ping():
-                    return
-            except redis.ConnectionError:  # not listening yet, or still loading the AOF
-                pass
-            if not self.process.alive():
-                break
-            time.sleep(0.02)
-        raise RuntimeError(f"redis-server did not start:\n{self.process.log()}")
-
-    def shutdown(self) -> None:
-        """SHUTDOWN: with AOF on, Redis fsyncs the file before it exits."""
-        assert self.process is not None
-        try:
-            self.client().shutdown()
-        except redis.ConnectionError:  # the server closes the connection as it exits
-            pass
-        self.process.popen.wait(timeout=20)
-        self.process.stop()
-
-    def kill(self) -> None:
-        """SIGKILL: no fsync, no goodbye."""
-        assert self.process is not None
-        self.process.kill()
-        self.process.stop()
-
-    def aof_size(self) -> int:
-        """Bytes in the AOF file being appended to (the multi-part AOF's last ``incr`` file)."""
-        return self._incr_file().stat().st_size
-
-    def cut_aof(self, size: int) -> int:
-        """Truncate the appended AOF to ``size`` bytes; how many bytes were cut.
-
-        What a machine crash (power loss) does to an AOF with ``appendfsync everysec``: what
-        was written after the last fsync, up to a second of writes, is gone. A SIGKILL of the
-        process alone loses almost nothing, since written pages survive in the OS cache. The
-        server must be stopped; Redis loads a file cut mid-command (``aof-load-truncated``).
-        """
-        assert self.process is not None and not self.process.alive()
-        incr = self._incr_file()
-        cut = incr.stat().st_size - size
-        with incr.open("r+b") as aof:
-            aof.truncate(size)
-        return cut
-
-    def _incr_file(self) -> Path:
-        (incr,) = (self.directory / "appendonlydir").glob("*.incr.aof")
-        return incr
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.alive():
-            self.process.signal(signal.SIGTERM)
-        if self.process is not None:
-            self.process.stop()
+# A ``redis-server`` with AOF (``appendfsync everysec``) in a folder of its own: ``shutdown()``
+# is the clean stop, ``kill()`` the crash, ``start()`` the restart that replays the AOF.
+DrillRedis = RedisServer
 
 
 @pytest.fixture
@@ -227,13 +113,11 @@ class Drill:
         self.workers = [(p, extra) for p, extra in self.workers if p is not process]
         process.stop()
 
-    def manage(self, *args: str, **extra: str) -> subprocess.CompletedProcess:
-        result = subprocess.run(
+    def manage(self, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        result = command_run(
             [sys.executable, "manage.py", *args],
             cwd=settings.BASE_DIR,
             env=self.environment(**extra),
-            capture_output=True,
-            text=True,
             timeout=120,
         )
         assert result.returncode == 0, result.stdout + result.stderr

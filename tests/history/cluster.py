@@ -3,139 +3,45 @@ servers and two Celery workers.
 
 Nothing here is shared with the rest of the suite or the machine: the MariaDB is a ``mariadbd``
 of its own, installed into a temporary folder and listening on a free port (the nemesis stops
-it, which must never happen to the shared server), and the Redis is a ``DrillRedis`` (AOF,
+it, which must never happen to the shared server), and the Redis is a ``RedisServer`` (AOF,
 ``appendfsync everysec``) on another free port. The servers and workers are the commands the
-other end-to-end tests run (``tests.support.processes.server_process``), with the history's
-environment.
+other end-to-end tests run (``tests.support.harness.service.server_process``), with the
+history's environment; the harness (tests/support/harness) starts and stops every one.
 """
 
 from __future__ import annotations
 
-import getpass
 import os
-import shutil
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import MySQLdb
 from django.conf import settings
 
-from tests.drills.conftest import DrillRedis
-from tests.support.processes import (
-    ServiceProcess,
-    free_port,
+from tests.support.harness import mariadb
+from tests.support.harness.mariadb import mariadb_available
+from tests.support.harness.process import ServiceProcess, command_run
+from tests.support.harness.redis import RedisServer
+from tests.support.harness.service import (
     server_process,
     wait_until_serving,
-    worker_command,
+    worker_spawn,
+    worker_wait,
 )
 
-MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
-MARIADB_INSTALL_DB = shutil.which("mariadb-install-db")
+__all__ = ["Cluster", "PrivateMariaDB", "mariadb_available", "service_environment"]
+
 DATABASE = "history"
 # Short, so that a worker SIGSTOPped for longer than this has its rows taken by the other one
 # while it is stopped, and both drains write them: two drains overlap.
 LEASE_SECONDS = 2
 
 
-def mariadb_available() -> bool:
-    return MARIADB_INSTALL_DB is not None and Path(MARIADBD).exists()
-
-
-class PrivateMariaDB:
-    """A ``mariadbd`` in a folder of its own; root logs in over TCP with no password."""
+class PrivateMariaDB(mariadb.PrivateMariaDB):
+    """The history's own ``mariadbd`` (tests/support/harness/mariadb.py), database ``history``."""
 
     def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.datadir = directory / "data"
-        self.port = free_port()
-        self.process: ServiceProcess | None = None
-        self.starts = 0
-
-    def url(self) -> str:
-        return f"mysql://root@127.0.0.1:{self.port}/{DATABASE}"
-
-    def install(self) -> None:
-        """A fresh data folder: ``mariadb-install-db`` with password logins, in under a second."""
-        assert MARIADB_INSTALL_DB is not None
-        subprocess.run(
-            [
-                MARIADB_INSTALL_DB,
-                "--no-defaults",
-                f"--datadir={self.datadir}",
-                f"--user={getpass.getuser()}",
-                "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-
-    def start(self) -> None:
-        self.starts += 1
-        self.process = ServiceProcess(
-            f"mariadbd on 127.0.0.1:{self.port} (start {self.starts})",
-            [
-                MARIADBD,
-                "--no-defaults",
-                f"--datadir={self.datadir}",
-                f"--port={self.port}",
-                "--bind-address=127.0.0.1",
-                f"--socket={self.directory / 'mariadb.sock'}",
-                f"--pid-file={self.directory / 'mariadb.pid'}",
-                f"--user={getpass.getuser()}",
-                "--skip-log-bin",
-                "--skip-name-resolve",
-                "--innodb-buffer-pool-size=64M",
-                "--character-set-server=utf8mb4",
-                "--collation-server=utf8mb4_unicode_ci",
-            ],
-            dict(os.environ),
-            self.directory / f"mariadb-{self.starts}.log",
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                self.connect(database=None).close()
-                return
-            except MySQLdb.OperationalError:
-                if not self.process.alive():
-                    break
-                time.sleep(0.05)
-        raise RuntimeError(f"mariadbd did not start:\n{self.process.log()}")
-
-    def connect(self, database: str | None = DATABASE) -> MySQLdb.Connection:
-        kwargs = {"db": database} if database else {}
-        return MySQLdb.connect(
-            host="127.0.0.1",
-            port=self.port,
-            user="root",
-            charset="utf8mb4",
-            connect_timeout=2,
-            **kwargs,
-        )
-
-    def create_database(self) -> None:
-        conn = self.connect(database=None)
-        try:
-            conn.cursor().execute(
-                f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-            )
-        finally:
-            conn.close()
-
-    def stop(self, *, kill: bool = False) -> None:
-        """SIGTERM (a clean shutdown) or SIGKILL (a crash: InnoDB recovers at the next start)."""
-        assert self.process is not None
-        if kill:
-            self.process.kill()
-        self.process.stop(timeout=30)
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.alive()
+        super().__init__(directory, DATABASE)
 
 
 def service_environment(database_url: str, redis_url: str) -> dict[str, str]:
@@ -164,7 +70,7 @@ class Cluster:
         self.directory = directory
         self.mariadb = mariadb
         (directory / "redis").mkdir(parents=True)
-        self.redis = DrillRedis(directory / "redis")
+        self.redis = RedisServer(directory / "redis")
         self.env = service_environment(mariadb.url(), self.redis.url)
         self.servers: list[ServiceProcess] = []
         self.ports: list[int] = []
@@ -182,15 +88,16 @@ class Cluster:
         for process, port in zip(self.servers, self.ports, strict=True):
             wait_until_serving(process, port)
         for worker in self.workers:
-            worker.wait_for_log(" ready.", timeout=60)
+            worker_wait(worker, timeout=60)
 
     def worker_spawn(self) -> ServiceProcess:
         index = len(self.workers) + len(self.retired) + 1
-        return ServiceProcess(
-            f"celery worker {index}",
-            worker_command(name=f"history-{index}", concurrency=1),
-            self.env,
-            self.directory / f"worker-{index}.log",
+        return worker_spawn(
+            name=f"history-{index}",
+            label=f"celery worker {index}",
+            concurrency=1,
+            env=self.env,
+            log_path=self.directory / f"worker-{index}.log",
         )
 
     def worker_replace(self, worker: ServiceProcess) -> ServiceProcess:
@@ -201,7 +108,7 @@ class Cluster:
         self.retired.append(worker)
         fresh = self.worker_spawn()
         self.workers.append(fresh)
-        fresh.wait_for_log(" ready.", timeout=60)
+        worker_wait(fresh, timeout=60)
         return fresh
 
     def workers_exited(self) -> list[ServiceProcess]:
@@ -225,12 +132,10 @@ class Cluster:
         return done
 
     def manage(self, *args: str, timeout: float = 120) -> str:
-        result = subprocess.run(
+        result = command_run(
             [sys.executable, "manage.py", *args],
             cwd=settings.BASE_DIR,
             env=self.env,
-            capture_output=True,
-            text=True,
             timeout=timeout,
         )
         if result.returncode != 0:

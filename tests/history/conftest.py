@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,9 +9,10 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.drills.conftest import REDIS_SERVER
 from tests.history.cluster import PrivateMariaDB, mariadb_available, service_environment
 from tests.history.report import Row, table
+from tests.support.harness.process import command_run
+from tests.support.harness.redis import REDIS_SERVER
 from tests.support.terminal import to_terminal
 
 
@@ -31,12 +31,10 @@ def private_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Privat
     server.start()
     try:
         server.create_database()
-        migrate = subprocess.run(
+        migrate = command_run(
             [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
             cwd=settings.BASE_DIR,
             env=service_environment(server.url(), settings.REDIS_URL),
-            capture_output=True,
-            text=True,
             timeout=300,
         )
         assert migrate.returncode == 0, migrate.stdout + migrate.stderr

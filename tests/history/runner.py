@@ -24,14 +24,12 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from tests.history.checker import Database, check, tokens_of
 from tests.history.client import (
@@ -44,6 +42,7 @@ from tests.history.cluster import Cluster, PrivateMariaDB
 from tests.history.history import CREATE_CHAT, Fault, Op, Recorder, read_ops
 from tests.history.nemesis import KNOWN_FAULTS, Nemesis
 from tests.history.report import Row, details, table
+from tests.support.harness.process import ServiceProcess
 from tests.support.terminal import to_terminal
 
 TRAFFIC_SECONDS = float(os.environ.get("HISTORY_SECONDS", "25"))
@@ -146,7 +145,6 @@ def run(
     started_at = time.monotonic() + 1.0  # the clients' interpreters start meanwhile
     stop_at = started_at + TRAFFIC_SECONDS
     clients = []
-    logs_open = []
     for process in range(CLIENT_PROCESSES):
         config = ClientConfig(
             seed=seed,
@@ -159,35 +157,29 @@ def run(
         )
         path = directory / f"client-{process}.json"
         path.write_text(config.to_json())
-        log = (directory / f"client-{process}.log").open("wb")
-        logs_open.append(log)
         clients.append(
             (
                 config,
-                subprocess.Popen(  # noqa: S603 - our interpreter, our module
+                ServiceProcess(
+                    f"history client {process}",
                     [sys.executable, "-m", "tests.history.client", str(path)],
-                    cwd=settings.BASE_DIR,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
+                    dict(os.environ),
+                    directory / f"client-{process}.log",
                 ),
             )
         )
     nemesis.start(started_at)
     ops = recorder.ops()
     try:
-        for config, popen in clients:
-            code = popen.wait(timeout=TRAFFIC_SECONDS + 120)
-            log_text = (directory / f"client-{config.process}.log").read_text(errors="replace")
+        for config, client in clients:
+            code = client.wait(timeout=TRAFFIC_SECONDS + 120)
+            log_text = client.log()
             assert code == 0, f"client {config.process} exited {code}:\n{log_text}"
             ops += read_ops(Path(config.output))
     finally:
         nemesis.stop()
-        for _, popen in clients:
-            if popen.poll() is None:
-                popen.kill()
-                popen.wait()
-        for log in logs_open:
-            log.close()
+        for _, client in clients:
+            client.stop()
     return ops, nemesis.faults, nemesis.errors
 
 

@@ -13,16 +13,14 @@ visible to every test:
   ``service_env`` says) unless a test module overrides it, e.g. with ``rabbitmq_vhost.url``.
 - ``rabbitmq_vhost``: a vhost of its own on the shared RabbitMQ for the session (tests/rabbitmq.py).
 
-Every process is started in its own session so that it can be stopped (or SIGKILLed) together
-with its children, is always stopped at teardown, and prints its log when a test failed.
+The processes are the harness's (tests/support/harness): each in a session of its own so that
+it can be stopped (or SIGKILLed) together with its children, always stopped at teardown, and
+its log printed when a test failed.
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -31,18 +29,28 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from scripts.processes import (
-    celery_beat_command,
-    celery_worker_command,
-    group_kill,
-    group_signal,
-    group_start,
-    group_stop,
-    gunicorn_command,
-)
 from tests.rabbitmq import Vhost, vhost_create, vhost_delete
+from tests.support.harness.ports import free_port
+from tests.support.harness.process import ServiceProcess
+from tests.support.harness.service import (
+    beat_start,
+    server_process,
+    wait_until_serving,
+    worker_command,
+    worker_spawn,
+    worker_wait,
+)
 from tests.support.http import HttpApi
 from tests.support.terminal import to_terminal
+
+__all__ = [
+    "ServiceProcess",
+    "free_port",
+    "server_process",
+    "server_start",
+    "wait_until_serving",
+    "worker_command",
+]
 
 # A worker started with these redelivers a task whose worker died after 5 seconds instead of
 # the production 300 (CELERY_VISIBILITY_TIMEOUT), and takes again rows claimed by a drain that
@@ -64,65 +72,6 @@ def database_url_of_tests() -> str:
     host = config["HOST"] or "127.0.0.1"
     port = f":{config['PORT']}" if config["PORT"] else ""
     return f"{scheme}://{auth}@{host}{port}/{quote(config['NAME'], safe='')}"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class ServiceProcess:
-    """A child process with its output in a log file, in a process group of its own
-    (started and stopped by scripts/processes.py, as run.sh's and the benchmark's are)."""
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.name = name
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.popen = group_start(args, output=self._log, env=env)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def signal(self, signum: int) -> None:
-        """Send ``signum`` to the process and its children (SIGSTOP and SIGCONT: a pause)."""
-        group_signal(self.popen, signum)
-
-    def kill(self) -> None:
-        """SIGKILL the process and its children (the prefork pool): nothing gets to clean up."""
-        group_kill(self.popen)
-
-    def stop(self, timeout: float = 15) -> None:
-        """SIGTERM to the group, SIGKILL to what is left of it after ``timeout`` s."""
-        group_stop(self.popen, timeout=timeout)
-        self._log.close()
-
-    def wait_for_log(self, text: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.log():
-                return
-            if not self.alive():
-                break
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not log {text!r}:\n{self.log()}")
-
-
-def worker_command(*, name: str, concurrency: int) -> list[str]:
-    """The command line of a test's Celery worker: prefork, INFO (its " ready." line), a
-    unique hostname, and no gossip with other workers: start-up is quicker, and the test's own
-    workers are the only ones that consume from its Redis database."""
-    return celery_worker_command(
-        concurrency=concurrency,
-        pool="prefork",
-        log_level="INFO",
-        hostname=f"{name}-{uuid.uuid4().hex[:8]}@127.0.0.1",
-        gossip=False,
-    )
 
 
 def dump_logs_if_failed(
@@ -152,26 +101,6 @@ def service_env(django_db_setup: None) -> dict[str, str]:
     return env
 
 
-def server_process(
-    env: dict[str, str], log_dir: Path, index: int, extra_args: tuple[str, ...] = ()
-) -> tuple[ServiceProcess, int]:
-    port = free_port()
-    process = ServiceProcess(
-        f"gunicorn {index} on 127.0.0.1:{port}",
-        gunicorn_command(
-            bind=f"127.0.0.1:{port}",
-            workers=2,
-            threads=8,
-            graceful_timeout=3,
-            log_level="warning",
-            extra=extra_args,
-        ),
-        env,
-        log_dir / f"gunicorn-{index}.log",
-    )
-    return process, port
-
-
 def server_start(
     env: dict[str, str], log_dir: Path, *extra_args: str
 ) -> tuple[ServiceProcess, HttpApi]:
@@ -183,21 +112,6 @@ def server_start(
         process.stop()
         raise
     return process, HttpApi(port)
-
-
-def wait_until_serving(process: ServiceProcess, port: int, timeout: float = 30) -> None:
-    api = HttpApi(port)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not process.alive():
-            break
-        try:
-            if api.call("GET", "/healthz")[0] == 200:
-                return
-        except (OSError, ValueError):  # not listening yet, or an error page that is not JSON
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{process.name} did not start:\n{process.log()}")
 
 
 @pytest.fixture(scope="module")
@@ -265,15 +179,15 @@ def celery_workers(
 
     def start(**extra_env: str) -> ServiceProcess:
         index = len(started) + 1
-        process = ServiceProcess(
-            f"celery worker {index}",
-            worker_command(name=f"e2e-{index}", concurrency=2),
-            {**service_env, **extra_env},
-            tmp_path / f"worker-{index}.log",
+        process = worker_spawn(
+            name=f"e2e-{index}",
+            label=f"celery worker {index}",
+            concurrency=2,
+            env={**service_env, **extra_env},
+            log_path=tmp_path / f"worker-{index}.log",
         )
         started.append(process)
-        process.wait_for_log(" ready.", timeout=30)
-        return process
+        return worker_wait(process, timeout=30)
 
     try:
         yield start
@@ -302,18 +216,8 @@ def celery_beat(
     started: list[ServiceProcess] = []
 
     def start(**extra_env: str) -> ServiceProcess:
-        process = ServiceProcess(
-            "celery beat",
-            celery_beat_command(
-                schedule=tmp_path / "celerybeat-schedule",
-                log_level="INFO",
-                pidfile=tmp_path / "celerybeat.pid",
-            ),
-            {**service_env, **extra_env},
-            tmp_path / "beat.log",
-        )
+        process = beat_start(env={**service_env, **extra_env}, directory=tmp_path)
         started.append(process)
-        process.wait_for_log("beat: Starting", timeout=30)
         return process
 
     try:
