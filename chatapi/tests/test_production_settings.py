@@ -10,7 +10,8 @@ import subprocess
 import sys
 
 import pytest
-from django.conf import settings
+
+from tests.support.harness.process import command_run
 
 SECRET = "a-production-secret-key-of-fifty-characters-or-more-0123456789abcdef"
 
@@ -24,14 +25,7 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
         "DATABASE_URL": "sqlite:////tmp/chatapi-production-settings-check.sqlite3",
         "REDIS_URL": "redis://127.0.0.1:6379/15",
     }
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=settings.BASE_DIR,
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return command_run([sys.executable, "manage.py", *args], env={**base, **env})
 
 
 def test_check_deploy_passes_with_no_warning():

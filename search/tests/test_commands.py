@@ -187,20 +187,13 @@ def test_reindex_keeps_the_client_log_lines_out_of_the_bar(fake_es, chat_factory
 )
 def test_search_index_without_elasticsearch_says_so_in_one_line(args, code) -> None:
     import os
-    import subprocess
     import sys
-    from pathlib import Path
+
+    from tests.support.harness.process import command_run
 
     env = {k: v for k, v in os.environ.items() if k != "ELASTICSEARCH_URL"}
     env["DJANGO_SETTINGS_MODULE"] = "chatapi.settings.test"
-    result = subprocess.run(  # noqa: S603
-        [sys.executable, "manage.py", "search_index", *args],
-        cwd=Path(__file__).resolve().parents[2],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = command_run([sys.executable, "manage.py", "search_index", *args], env=env, timeout=60)
 
     assert result.returncode == code, result.stderr
     assert "Traceback" not in result.stderr
