@@ -2,52 +2,18 @@
 journal, found either way.
 """
 
-from collections.abc import Callable
-
 import pytest
-from django.utils import timezone
 
-from applications.models import Application
-from chatapi.celery import app as celery_app
 from chats.records import ChatRecord
 from chats.services import chat_create, chats_persist
 from core.errors import NotFound
 from messages_app import selectors
 from messages_app.models import Message
-from messages_app.records import MessageRecord
 from messages_app.selectors import message_locate
 from messages_app.services import message_create, messages_persist
-from pipeline import keys
+from tests.support.records import record
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def eager_celery(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
-    """Call it to run queued tasks in-process, for tests of what a task body does."""
-
-    def switch_on() -> None:
-        monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
-        monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)
-
-    return switch_on
-
-
-def part(application: Application) -> int:
-    """The application's partition of the journal (pipeline.keys)."""
-    return keys.partition_of(application.token)
-
-
-def record(token: str, chat_number: int, number: int, body: str, at=None) -> MessageRecord:
-    at = at or timezone.now()
-    return MessageRecord(
-        token=token,
-        chat_number=chat_number,
-        number=number,
-        body=body,
-        created_at=at,
-        updated_at=at,
-    )
 
 
 def test_a_message_persisted_between_the_two_looks_is_found(

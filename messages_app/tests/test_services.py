@@ -4,14 +4,11 @@ The Celery broker is the real Redis; no worker runs here. Where a test needs the
 to run, it switches Celery to eager mode for that test only and says so.
 """
 
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from applications.models import Application
-from chatapi.celery import app as celery_app
 from chats.models import Chat
 from chats.records import ChatRecord
 from chats.services import chat_create, chats_persist
@@ -20,46 +17,19 @@ from core.errors import NotFound
 from messages_app import services as edits
 from messages_app.edits import MessageNotPersistedYet, message_edit_apply
 from messages_app.models import Message
-from messages_app.records import EditRecord, MessageRecord
+from messages_app.records import EditRecord
 from messages_app.selectors import message_locate
 from messages_app.services import message_create, message_update, messages_persist
 from messages_app.tests.factories import MessageFactory
-from pipeline import counters, keys
+from pipeline import counters
 from pipeline.journal import journal_count, journal_get
+from tests.support.records import record  # noqa: E402
 from tests.support.tasks import (
     broker_queue_length,
     drains_allowed,
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def eager_celery(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
-    """Call it to run queued tasks in-process, for tests of what a task body does."""
-
-    def switch_on() -> None:
-        monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
-        monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)
-
-    return switch_on
-
-
-def part(application: Application) -> int:
-    """The application's partition of the journal (pipeline.keys)."""
-    return keys.partition_of(application.token)
-
-
-def record(token: str, chat_number: int, number: int, body: str, at=None) -> MessageRecord:
-    at = at or timezone.now()
-    return MessageRecord(
-        token=token,
-        chat_number=chat_number,
-        number=number,
-        body=body,
-        created_at=at,
-        updated_at=at,
-    )
 
 
 def test_message_accept_touches_redis_only(application, django_assert_num_queries):

@@ -4,7 +4,6 @@ one transaction per batch. Messages and chats are the rows it carries here.
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from io import StringIO
@@ -14,11 +13,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from applications.models import Application
-from chatapi.celery import app as celery_app
 from chats.models import Chat
 from chats.services import chat_create
 from messages_app.models import Message
-from messages_app.records import MessageRecord
 from messages_app.services import message_create, message_update
 from pipeline import keys, registry
 from pipeline.dead_letters import dead_letters_list
@@ -35,32 +32,9 @@ from tests.support.tasks import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def eager_celery(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
-    """Call it to run queued tasks in-process, for tests of what a task body does."""
-
-    def switch_on() -> None:
-        monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
-        monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)
-
-    return switch_on
-
-
 def part(application: Application) -> int:
     """The application's partition of the journal (pipeline.keys)."""
     return keys.partition_of(application.token)
-
-
-def record(token: str, chat_number: int, number: int, body: str, at=None) -> MessageRecord:
-    at = at or timezone.now()
-    return MessageRecord(
-        token=token,
-        chat_number=chat_number,
-        number=number,
-        body=body,
-        created_at=at,
-        updated_at=at,
-    )
 
 
 @pytest.mark.parametrize("pause_ms", [0, 250])
