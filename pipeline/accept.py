@@ -13,6 +13,7 @@ from django.utils import timezone
 from applications.services import application_to_reseed, counter_reseed
 from chatapi.errors import IdempotencyKeyReused, NotFound
 from chats.selectors import chat_created_with_key, chat_find, chat_highest_number
+from core.metrics.instruments import CHATS_ACCEPTED, MESSAGES_ACCEPTED
 from messages_app.selectors import message_created_with_key, message_highest_number
 from pipeline.drain import drain_queue
 from pipeline.numbering import (
@@ -70,6 +71,7 @@ def chat_accept(*, token: str, idempotency_key: str | None = None) -> ChatRecord
     )
     _accepted(allocation)
     if not allocation.replayed:
+        CHATS_ACCEPTED.inc()
         return replace(draft, number=allocation.number)
     first = ChatRecord.from_journal(draft.entry, allocation.payload)
     return replace(first, number=allocation.number)
@@ -145,6 +147,7 @@ def message_accept(
     )
     _accepted(allocation)
     if not allocation.replayed:
+        MESSAGES_ACCEPTED.inc()
         return replace(draft, number=allocation.number)
     first = MessageRecord.from_journal(draft.entry, allocation.payload)
     # A replay found in SQL is compared with nothing: its row may have been edited since.

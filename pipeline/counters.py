@@ -35,6 +35,7 @@ from django.db.models.functions import Greatest
 from applications.models import Application
 from chatapi.redis_client import redis_connection
 from chats.models import Chat
+from core.metrics.instruments import COUNTS_REFRESHED
 from messages_app.models import Message
 from pipeline import keys
 
@@ -199,6 +200,7 @@ def counts_refresh_changed() -> tuple[int, int]:
                 changes_return(kind=kind, ids=ids)
                 raise
             done[kind] += len(ids)
+    COUNTS_REFRESHED.set_to_current_time()
     return done[APPLICATIONS], done[CHATS]
 
 

@@ -13,6 +13,7 @@ from django.conf import settings
 
 from chatapi.errors import unavailable
 from chatapi.redis_client import redis_connection
+from core.metrics.instruments import DRAIN_BATCH_ROWS, DRAIN_BATCH_SECONDS
 from pipeline import dead_letters, keys
 from pipeline.journal import Claim, journal_claim, journal_release, partitions_due
 from pipeline.legacy import misplaced_move
@@ -175,7 +176,10 @@ def journal_drain(
         full = len(claims) == batch_size
         if full:
             drain_queue(partition)
+        started = time.perf_counter()
         _claims_persist(claims)
+        DRAIN_BATCH_SECONDS.observe(time.perf_counter() - started)
+        DRAIN_BATCH_ROWS.observe(len(claims))
         written += len(claims)
         if not full and pause_after_partial_ms:
             drain_queue_later(partition, after_ms=pause_after_partial_ms)

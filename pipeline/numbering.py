@@ -63,6 +63,7 @@ from django.conf import settings
 
 from chatapi.errors import BacklogFull, NotFound
 from chatapi.redis_client import redis_connection, redis_unavailable_as_503
+from core.metrics.instruments import ALLOCATOR_RESEEDS
 from pipeline import keys, scripts
 from pipeline.scripts import Status
 
@@ -201,6 +202,7 @@ def _allocate(
                 key_checked = "1"
                 continue
             current = scripts.text(result[1])
+            ALLOCATOR_RESEEDS.labels(kind="chat" if chat_number is None else "message").inc()
             seed = str(reseed(int(current) if current else None, int(result[2]) == 1))
     raise RuntimeError("the allocator kept asking for a reseed or a key check")  # pragma: no cover
 

@@ -13,6 +13,7 @@ from django.db import connection, transaction
 
 from applications.models import Application
 from chats.models import Chat
+from core.metrics.instruments import ROWS_PERSISTED
 from messages_app.models import Message
 from pipeline import counters
 from pipeline.journal import journal_clear
@@ -36,6 +37,8 @@ def records_persist(records: list[ChatRecord | MessageRecord]) -> None:
             chats_persist(records=chats)
         if messages:
             messages_persist(records=messages)
+    ROWS_PERSISTED.labels(kind="chat").inc(len(chats))
+    ROWS_PERSISTED.labels(kind="message").inc(len(messages))
 
 
 def _application_ids(tokens: set[str]) -> dict[str, int]:
