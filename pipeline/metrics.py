@@ -43,8 +43,9 @@ class JournalState:
         self.oldest_age = max(now - min(accepted), 0.0) if accepted else 0.0
 
 
-def journal_state() -> JournalState:
-    now = time.time()
+def journal_state(now: float | None = None) -> JournalState:
+    """The journal as of ``now`` (epoch seconds; by default, now)."""
+    now = time.time() if now is None else now
     pipe = redis_connection().pipeline(transaction=False)
     for partition in keys.partitions():
         scripts.queue(

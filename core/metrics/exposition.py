@@ -23,5 +23,5 @@ def web_registry() -> CollectorRegistry:
 
 
 def web_exposition() -> bytes:
-    """The text format of ``web_registry`` (prometheus_client.CONTENT_TYPE_LATEST)."""
+    """The text format of ``web_registry`` (the 0.0.4 text format, which every Prometheus reads)."""
     return generate_latest(web_registry())

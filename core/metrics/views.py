@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_safe
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from core.metrics.exposition import web_exposition
 
@@ -60,4 +60,4 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         )
         response["WWW-Authenticate"] = 'Basic realm="metrics"'
         return response
-    return HttpResponse(web_exposition(), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(web_exposition(), content_type=CONTENT_TYPE_PLAIN_0_0_4)
