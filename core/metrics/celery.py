@@ -30,7 +30,13 @@ def _serve(port: int, what: str) -> None:
 
     from core.metrics import multiprocess
 
-    start_http_server(port, addr=settings.METRICS_ADDR, registry=multiprocess.registry())
+    try:
+        start_http_server(port, addr=settings.METRICS_ADDR, registry=multiprocess.registry())
+    except OSError as error:  # the port taken: the worker still works, unobserved
+        logger.error(
+            "%s metrics: cannot listen on %s:%d: %s", what, settings.METRICS_ADDR, port, error
+        )
+        return
     logger.info("%s metrics on http://%s:%d/metrics", what, settings.METRICS_ADDR, port)
 
 
