@@ -11,7 +11,15 @@ timestamp takes the largest.
 https://prometheus.github.io/client_python/multiprocess/
 """
 
+import os
+from pathlib import Path
+
 from prometheus_client import Counter, Gauge, Histogram
+
+# The multiprocess directory must exist before the first value is made (below, at import): a
+# launcher may name one that nobody created yet (core.metrics.multiprocess).
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
 # Seconds: from a millisecond to the 10 s a request may take before gunicorn's timeout matters.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

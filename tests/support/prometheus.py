@@ -1,0 +1,97 @@
+"""A real Prometheus (Debian's /usr/bin/prometheus) on a free port, scraping what a test says,
+with its HTTP API as a function: ``LocalPrometheus(jobs, tmp_path).start()``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scripts.processes import group_start, group_stop
+from tests.support.processes import free_port
+
+PROMETHEUS = shutil.which("prometheus")
+
+
+class LocalPrometheus:
+    """``jobs``: job name -> (target "host:port", bearer token or None)."""
+
+    def __init__(
+        self, jobs: dict[str, tuple[str, str | None]], directory: Path, interval: str = "1s"
+    ) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        scrape_configs: list[dict[str, Any]] = []
+        for name, (target, token) in jobs.items():
+            job: dict[str, Any] = {"job_name": name, "static_configs": [{"targets": [target]}]}
+            if token is not None:
+                job["authorization"] = {"type": "Bearer", "credentials": token}
+            scrape_configs.append(job)
+        self.config = directory / "prometheus.yml"
+        self.config.write_text(
+            yaml.safe_dump(
+                {
+                    "global": {"scrape_interval": interval, "scrape_timeout": interval},
+                    "scrape_configs": scrape_configs,
+                }
+            )
+        )
+        self.log_path = directory / "prometheus.log"
+
+    def start(self, timeout: float = 30) -> LocalPrometheus:
+        assert PROMETHEUS is not None, "prometheus is not installed (apt-get install prometheus)"
+        self._log = self.log_path.open("wb")
+        self.popen = group_start(
+            [
+                PROMETHEUS,
+                f"--config.file={self.config}",
+                f"--storage.tsdb.path={self.directory / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            output=self._log,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url("/-/ready"), timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                pass
+            if self.popen.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise RuntimeError(f"prometheus did not start:\n{self.log()}")
+
+    def stop(self) -> None:
+        group_stop(self.popen, timeout=10)
+        self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def query(self, expression: str) -> list[dict[str, Any]]:
+        """An instant query's result vector (``/api/v1/query``)."""
+        path = "/api/v1/query?" + urllib.parse.urlencode({"query": expression})
+        with urllib.request.urlopen(self.url(path), timeout=10) as response:
+            answer = json.load(response)
+        assert answer["status"] == "success", answer
+        return answer["data"]["result"]
+
+    def value(self, expression: str) -> float | None:
+        """The one value an expression answers, or None when it answers nothing."""
+        result = self.query(expression)
+        if not result:
+            return None
+        assert len(result) == 1, result
+        return float(result[0]["value"][1])
