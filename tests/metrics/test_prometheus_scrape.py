@@ -126,7 +126,10 @@ def test_prometheus_sees_every_create_and_every_persisted_row(stack, prometheus,
         interval=0.5,
         what="the persisted rows in Prometheus and an empty journal",
     )
-    route = 'chatapi_http_request_duration_seconds_count{job="chatapi-web",route="%s",method="POST",status="201"}'
+    route = (
+        'chatapi_http_request_duration_seconds_count{job="chatapi-web",route="%s",'
+        'method="POST",status="201"}'
+    )
     assert prometheus.value(route % "api/v1/apps/<str:token>/chats") == CHATS
     assert (
         prometheus.value(route % "api/v1/apps/<str:token>/chats/<number:chat_number>/messages")
@@ -149,7 +152,8 @@ def test_prometheus_sees_every_create_and_every_persisted_row(stack, prometheus,
     ):
         assert prometheus.query(f"resets({counter}[5m]) > 0") == [], counter
     say(
-        f"prometheus saw {CHATS} chats and {MESSAGES} messages accepted and persisted; rate {rate:.2f}/s"
+        f"prometheus saw {CHATS} chats and {MESSAGES} messages accepted and persisted; "
+        f"rate {rate:.2f}/s"
     )
 
 
