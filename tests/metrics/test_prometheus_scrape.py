@@ -7,10 +7,13 @@ port with a one-second scrape interval (tests/support/prometheus.py).
 """
 
 import http.client
+import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.http import HttpApi
@@ -50,9 +53,29 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
+def processes_that_answered_scrapes(directory: Path) -> set[int]:
+    """The gunicorn workers whose own value files count a ``GET /metrics`` answered."""
+    pids = set()
+    for file in directory.glob("histogram_*.db"):
+        values = MmapedDict(str(file), read_mode=True)
+        try:
+            for key, value, _ in values.read_all_values():
+                _, sample, labels, _ = json.loads(key)
+                # A histogram keeps its buckets and its sum per process (the count is derived).
+                if sample.endswith("_sum") and labels.get("route") == "metrics" and value > 0:
+                    pids.add(int(file.stem.rsplit("_", 1)[1]))
+        finally:
+            values.close()
+    return pids
+
+
 @pytest.fixture
 def stack(service_env, celery_workers, tmp_path) -> Iterator[tuple[HttpApi, ServiceProcess, int]]:
-    env = {**service_env, "METRICS_TOKEN": TOKEN}
+    env = {
+        **service_env,
+        "METRICS_TOKEN": TOKEN,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "web-metrics"),
+    }
     server, api = server_start(env, tmp_path, "--workers", "4")
     worker_port = free_port()
     worker = celery_workers(
@@ -157,7 +180,7 @@ def test_prometheus_sees_every_create_and_every_persisted_row(stack, prometheus,
     )
 
 
-def test_every_scrape_answers_the_sum_of_all_workers(stack, prometheus):
+def test_every_scrape_answers_the_sum_of_all_workers(stack, prometheus, tmp_path):
     api, _, _ = stack
     token = api.post("/api/v1/apps", {"name": "scraped"})["token"]
     for _ in range(CHATS):
@@ -182,6 +205,8 @@ def test_every_scrape_answers_the_sum_of_all_workers(stack, prometheus):
     # Our scrapes and Prometheus's: counted by whichever worker answered, never going down.
     assert seen_requests == sorted(seen_requests)
     assert seen_requests[-1] >= SCRAPES - 1
+    # ...and they were answered by several of the four workers, each of which showed the sum.
+    assert len(processes_that_answered_scrapes(tmp_path / "web-metrics")) >= 2
 
 
 def test_metrics_without_credentials_is_401_and_the_bearer_token_works(stack):
@@ -198,3 +223,25 @@ def test_metrics_without_credentials_is_401_and_the_bearer_token_works(stack):
     assert response.status == 200
     assert b"chatapi_drain_batch_rows" in response.read()
     connection.close()
+
+
+def test_beat_serves_the_tasks_it_sent_on_its_own_port(celery_beat, tmp_path):
+    port = free_port()
+    celery_beat(
+        METRICS_BEAT_PORT=str(port),
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "beat-metrics"),
+        JOURNAL_DRAIN_EVERY_SECONDS="1",
+    )
+    sent = ("chatapi_beat_tasks_sent_total", (("task", "pipeline.tasks.journal_sweep_task"),))
+
+    def sweeps_sent() -> float:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/metrics")
+            text = connection.getresponse().read().decode()
+            connection.close()
+        except OSError:
+            return 0
+        return samples(text).get(sent, 0)
+
+    wait_until(lambda: sweeps_sent() >= 2, timeout=30, interval=0.5, what="beat's sweeps")
