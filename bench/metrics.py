@@ -8,7 +8,7 @@ Each round starts gunicorn (2 gthread workers x 4 threads, SO_REUSEPORT) twice, 
 wrk (bench/wrk.lua, ``message_create`` over 20 chats, 2 threads x 16 connections) against it;
 the ratio of the medians is the cost. After the last "on" run, another one with a scrape of
 /metrics (Bearer token) every second measures the scrape's latency under that load (256
-partitions to read). Finally it times, in a
+partitions to read), and 20 scrapes with no load what a scrape itself costs. Finally it times, in a
 process in multiprocess mode, the one counter increment each accepted create makes, which the
 "off" arm keeps. A throwaway SQLite file; Redis keys under a prefix of their own, deleted at
 the end; no Celery worker (creates need none: the journal holds them).
@@ -151,6 +151,7 @@ def main() -> int:
     arms = {"on": "chatapi.settings.test", "off": "metrics_off_settings"}
     rates: dict[str, list[float]] = {"on": [], "off": []}
     latencies: list[float] = []
+    idle: list[float] = []
     token = ""
     try:
         for round_ in range(args.rounds):
@@ -177,6 +178,11 @@ def main() -> int:
                         wrk(args.port, token, args.seconds)
                         stop.set()
                         scraper.join()
+                        # And with no load: what a scrape itself costs.
+                        for _ in range(20):
+                            started = time.perf_counter()
+                            call(args.port, "GET", "/metrics", auth=f"Bearer {TOKEN}")
+                            idle.append((time.perf_counter() - started) * 1000)
                     rates[arm].append(rate)
                     print(
                         f"round {round_ + 1} metrics {arm}: {rate:.0f} message creates/s",
@@ -206,6 +212,7 @@ def main() -> int:
         f"median {statistics.median(latencies):.1f} ms, "
         f"p95 {latencies[int(len(latencies) * 0.95) - 1]:.1f} ms, max {latencies[-1]:.1f} ms"
     )
+    print(f"scrape of /metrics with no load (20 scrapes): median {statistics.median(idle):.1f} ms")
     print(f"one counter increment in multiprocess mode: {float(increment):.2f} µs")
     return 0
 
