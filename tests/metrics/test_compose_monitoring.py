@@ -59,3 +59,11 @@ def test_each_web_replica_is_a_target_and_an_allowed_host(compose, scrape_target
 
 def test_the_image_sets_the_multiprocess_directory():
     assert "ENV PROMETHEUS_MULTIPROC_DIR=/tmp/chatapi-metrics" in (BASE / "Dockerfile").read_text()
+
+
+def test_the_example_env_keeps_the_web_replicas_allowed():
+    lines = (BASE / ".env.example").read_text().splitlines()
+    allowed = next(line for line in lines if line.startswith("ALLOWED_HOSTS="))
+    hosts = set(allowed.removeprefix("ALLOWED_HOSTS=").split(","))
+    assert {"chatapi-web-1", "chatapi-web-2"} <= hosts
+    assert "METRICS_TOKEN=" in lines
