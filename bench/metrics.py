@@ -71,7 +71,7 @@ def serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
         reuse_port=True,
         log_level="warning",
     )
-    process = group_start(command, output=log.open("wb"), env=env)
+    process = group_start(command, output=log.open("wb"), env=env, die_with_parent=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
