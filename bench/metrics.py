@@ -1,17 +1,21 @@
 """Metrics' cost: message creates per second with the metrics on and off, in one sitting, and
 how long a scrape of GET /metrics takes under that load.
 
-    .venv/bin/python bench/metrics.py [--seconds 10] [--rounds 3] [--redis redis://127.0.0.1:6379/8]
+    .venv/bin/python bench/metrics.py [--seconds 8] [--rounds 8] [--redis redis://127.0.0.1:6379/8]
 
-Each round starts gunicorn (2 gthread workers x 4 threads, SO_REUSEPORT) twice, metrics on
-(chatapi.settings.test) then off (bench/metrics_off_settings.py: no HTTP middleware), and runs
-wrk (bench/wrk.lua, ``message_create`` over 20 chats, 2 threads x 16 connections) against it;
-the ratio of the medians is the cost. After the last "on" run, another one with a scrape of
+First, and robust to other work on the machine, the CPU time per message create in one process
+(the WSGI application called directly, as bench/profile_create.py does), metrics on and off
+alternately. Then each round starts gunicorn (2 gthread workers x 4 threads, SO_REUSEPORT)
+twice, metrics on (chatapi.settings.test) then off (bench/metrics_off_settings.py: no HTTP
+middleware), and runs wrk (bench/wrk.lua, ``message_create`` over 20 chats, 2 threads x 16
+connections) against it; the ratio of the medians, and the median of each round's ratio (its
+two runs back to back), are the cost. After the last "on" run, another one with a scrape of
 /metrics (Bearer token) every second measures the scrape's latency under that load (256
-partitions to read), and 20 scrapes with no load what a scrape itself costs. Finally it times, in a
-process in multiprocess mode, the one counter increment each accepted create makes, which the
-"off" arm keeps. A throwaway SQLite file; Redis keys under a prefix of their own, deleted at
-the end; no Celery worker (creates need none: the journal holds them).
+partitions to read), and 20 scrapes with no load what a scrape itself costs. Finally it times,
+in a process in multiprocess mode, the counter increment each accepted create makes (which the
+"off" arm keeps) and the histogram observation the middleware makes per request. A throwaway
+SQLite file; Redis keys under a prefix of their own, deleted at the end; no Celery worker
+(creates need none: the journal holds them).
 """
 
 from __future__ import annotations
@@ -40,8 +44,8 @@ CHATS = 20
 
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=10, help="seconds per wrk run [10]")
-    parser.add_argument("--rounds", type=int, default=3, help="on/off pairs [3]")
+    parser.add_argument("--seconds", type=int, default=8, help="seconds per wrk run [8]")
+    parser.add_argument("--rounds", type=int, default=8, help="on/off pairs [8]")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/8", help="Redis URL [db 8]")
     parser.add_argument("--port", type=int, default=8765, help="gunicorn's port [8765]")
     return parser.parse_args()
@@ -119,11 +123,53 @@ def scrapes(port: int, stop: threading.Event, latencies: list[float]) -> None:
         stop.wait(1.0)
 
 
+# CPU per message create in one process, the WSGI application called as gunicorn calls it
+# (bench/profile_create.py's harness), in multiprocess mode as under gunicorn: robust to other
+# work on the machine, which wall-clock rates are not. argv: "on" or "off", Redis URL, prefix.
+CPU_PER_CREATE = """
+import json, os, sys, tempfile, time
+from pathlib import Path
+sys.path.insert(0, "bench")
+import profile_create as harness
+arm, redis_url, prefix = sys.argv[1:4]
+harness.configure(Path(tempfile.mkdtemp()) / "db.sqlite3", redis_url, prefix)
+from django.conf import settings
+if arm == "off":
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "HttpMetrics" not in m]
+wsgi = harness.Wsgi()
+token = json.loads(harness.expect(wsgi.call("POST", "/api/v1/apps", {"name": "b"}), 201))["token"]
+harness.expect(wsgi.call("POST", f"/api/v1/apps/{token}/chats"), 201)
+path, body = f"/api/v1/apps/{token}/chats/1/messages", {"body": "hello world, a message"}
+for _ in range(300):
+    harness.expect(wsgi.call("POST", path, body), 201)
+n = 3000
+start = time.process_time()
+for _ in range(n):
+    harness.expect(wsgi.call("POST", path, body), 201)
+print((time.process_time() - start) / n * 1000)
+"""
+
+
+def cpu_per_create(arm: str, env: dict[str, str], redis_url: str, prefix: str) -> float:
+    output = subprocess.run(
+        [sys.executable, "-c", CPU_PER_CREATE, arm, redis_url, prefix],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return float(output.strip().splitlines()[-1])
+
+
 INCREMENT = """
 import timeit
-from core.metrics.instruments import MESSAGES_ACCEPTED
+from core.metrics.instruments import HTTP_REQUESTS, MESSAGES_ACCEPTED
+series = HTTP_REQUESTS.labels("api/v1/apps/<str:token>/chats", "POST", "201")
 n = 200_000
-print(timeit.timeit(MESSAGES_ACCEPTED.inc, number=n) / n * 1e6)
+increment = timeit.timeit(MESSAGES_ACCEPTED.inc, number=n) / n * 1e6
+observe = timeit.timeit(lambda: series.observe(0.003), number=n) / n * 1e6
+print(increment, observe)
 """
 
 
@@ -148,6 +194,12 @@ def main() -> int:
         env={**env, "DJANGO_SETTINGS_MODULE": "chatapi.settings.local"},
         check=True,
     )
+    cpu: dict[str, list[float]] = {"on": [], "off": []}
+    cpu_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(work / "cpu")}
+    for _ in range(args.rounds // 2 or 1):
+        for arm in ("on", "off"):
+            cpu[arm].append(cpu_per_create(arm, cpu_env, args.redis, f"{prefix}-cpu"))
+            print(f"CPU per message create, metrics {arm}: {cpu[arm][-1]:.3f} ms", flush=True)
     arms = {"on": "chatapi.settings.test", "off": "metrics_off_settings"}
     rates: dict[str, list[float]] = {"on": [], "off": []}
     latencies: list[float] = []
@@ -204,16 +256,30 @@ def main() -> int:
         client = redis.Redis.from_url(args.redis)
         for key in client.scan_iter(match=f"{prefix}:*", count=1000):
             client.delete(key)
+    cpu_on, cpu_off = statistics.median(cpu["on"]), statistics.median(cpu["off"])
+    print(
+        f"median CPU per message create, one process: on {cpu_on:.3f} ms, off {cpu_off:.3f} ms, "
+        f"on/off {cpu_on / cpu_off:.3f}"
+    )
     on, off = statistics.median(rates["on"]), statistics.median(rates["off"])
     latencies.sort()
+    ratios = sorted(a / b for a, b in zip(rates["on"], rates["off"], strict=True))
     print(f"median message creates/s: on {on:.0f}, off {off:.0f}, on/off {on / off:.3f}")
+    print(
+        f"on/off per round (each pair back to back): median {statistics.median(ratios):.3f}, "
+        f"from {ratios[0]:.3f} to {ratios[-1]:.3f}"
+    )
     print(
         f"scrape of /metrics under load ({len(latencies)} scrapes, 256 partitions): "
         f"median {statistics.median(latencies):.1f} ms, "
         f"p95 {latencies[int(len(latencies) * 0.95) - 1]:.1f} ms, max {latencies[-1]:.1f} ms"
     )
     print(f"scrape of /metrics with no load (20 scrapes): median {statistics.median(idle):.1f} ms")
-    print(f"one counter increment in multiprocess mode: {float(increment):.2f} µs")
+    increment_us, observe_us = (float(value) for value in increment.split())
+    print(
+        f"in multiprocess mode: one counter increment {increment_us:.2f} µs, "
+        f"one request's histogram observation {observe_us:.2f} µs"
+    )
     return 0
 
 

@@ -13,7 +13,6 @@ import hmac
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.http import require_safe
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from core.metrics.exposition import web_exposition
@@ -46,17 +45,21 @@ def authorized(request: HttpRequest) -> bool:
     return False
 
 
-@require_safe
+def _error(status: int, code: str, message: str) -> JsonResponse:
+    """The API's error envelope (API.md, "Errors"), without importing the project's errors."""
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+
+
 def metrics_view(request: HttpRequest) -> HttpResponse:
+    if request.method not in ("GET", "HEAD"):
+        response = _error(405, "method_not_allowed", f'Method "{request.method}" not allowed.')
+        response["Allow"] = "GET, HEAD"
+        return response
     if not authorized(request):
-        response = JsonResponse(
-            {
-                "error": {
-                    "code": "not_authenticated",
-                    "message": "Metrics need a staff user's credentials or the metrics token.",
-                }
-            },
-            status=401,
+        response = _error(
+            401,
+            "not_authenticated",
+            "Metrics need a staff user's credentials or the metrics token.",
         )
         response["WWW-Authenticate"] = 'Basic realm="metrics"'
         return response

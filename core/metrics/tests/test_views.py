@@ -98,7 +98,12 @@ def test_a_staff_user_reads_it_by_http_basic(client, staff):
     assert response.status_code == 200
 
 
-def test_head_is_allowed_and_other_methods_are_405(client, token_set):
+def test_head_is_allowed_and_other_methods_are_405_in_the_envelope(client, token_set):
     auth = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
     assert client.head("/metrics", **auth).status_code == 200
-    assert client.post("/metrics", **auth).status_code == 405
+    response = client.post("/metrics", **auth)
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"
+    assert response.json() == {
+        "error": {"code": "method_not_allowed", "message": 'Method "POST" not allowed.'}
+    }
