@@ -4,6 +4,7 @@ with its HTTP API as a function: ``LocalPrometheus(jobs, tmp_path).start()``."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 import urllib.parse
@@ -13,8 +14,7 @@ from typing import Any
 
 import yaml
 
-from scripts.processes import group_start, group_stop
-from tests.support.processes import free_port
+from tests.support.processes import ServiceProcess, free_port
 
 PROMETHEUS = shutil.which("prometheus")
 
@@ -47,35 +47,36 @@ class LocalPrometheus:
 
     def start(self, timeout: float = 30) -> LocalPrometheus:
         assert PROMETHEUS is not None, "prometheus is not installed (apt-get install prometheus)"
-        self._log = self.log_path.open("wb")
-        self.popen = group_start(
+        self.process = ServiceProcess(
+            f"prometheus on 127.0.0.1:{self.port}",
             [
                 PROMETHEUS,
                 f"--config.file={self.config}",
                 f"--storage.tsdb.path={self.directory / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
             ],
-            output=self._log,
+            dict(os.environ),
+            self.log_path,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url("/-/ready"), timeout=2) as response:  # noqa: S310
-                    if response.status == 200:
-                        return self
-            except OSError:
-                pass
-            if self.popen.poll() is not None:
+            if self._ready():
+                return self
+            if not self.process.alive():
                 break
             time.sleep(0.2)
-        raise RuntimeError(f"prometheus did not start:\n{self.log()}")
+        self.process.stop()
+        raise RuntimeError(f"prometheus did not start:\n{self.process.log()}")
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url("/-/ready"), timeout=2) as response:  # noqa: S310
+                return response.status == 200
+        except OSError:
+            return False
 
     def stop(self) -> None:
-        group_stop(self.popen, timeout=10)
-        self._log.close()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        self.process.stop(timeout=10)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
