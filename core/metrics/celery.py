@@ -37,7 +37,8 @@ def _serve(port: int, what: str) -> None:
             "%s metrics: cannot listen on %s:%d: %s", what, settings.METRICS_ADDR, port, error
         )
         return
-    logger.info("%s metrics on http://%s:%d/metrics", what, settings.METRICS_ADDR, port)
+    # DEBUG: a worker started at WARNING prints no INFO line (run.sh's banner names the ports).
+    logger.debug("%s metrics on http://%s:%d/metrics", what, settings.METRICS_ADDR, port)
 
 
 @signals.worker_init.connect
