@@ -41,6 +41,10 @@ ENV DJANGO_SETTINGS_MODULE=chatapi.settings.production \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
+# prometheus-client's multiprocess mode (core/metrics/multiprocess.py): gunicorn's workers, and a
+# Celery worker's pool, count into files here, one directory per container; each server empties
+# it when it starts. Writable by `app`: /tmp.
+ENV PROMETHEUS_MULTIPROC_DIR=/tmp/chatapi-metrics
 
 # libmariadb3 is the shared library mysqlclient was linked against in the builder (it ships the
 # caching_sha2_password plugin that MySQL 8.4 uses by default). Nothing else is installed: the

@@ -10,6 +10,9 @@ from typing import Any
 
 from celery import Celery, signals
 
+# The worker's and beat's metrics ports, and the prefork pool's multiprocess mode (signals).
+import core.metrics.celery  # noqa: F401
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapi.settings.local")
 
 app = Celery("chatapi")

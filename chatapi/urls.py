@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from chatapi import health
 from core.converters import PositiveNumberConverter
 from core.errors import not_found_view
+from core.metrics.views import metrics_view
 
 register_converter(PositiveNumberConverter, "number")
 
@@ -31,6 +32,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Both read the JSON form, which a browser shows when the page's schema link is clicked.
     path("api/docs/", SpectacularSwaggerView.as_view(url=SCHEMA_JSON), name="docs"),

@@ -15,6 +15,7 @@ from applications.services import application_to_reseed, counter_reseed
 from chats.models import Chat
 from chats.records import ChatRecord
 from chats.selectors import chat_created_with_key, chat_highest_number, chat_ids_of_application
+from core.metrics.instruments import CHATS_ACCEPTED
 from pipeline import counters
 from pipeline.accept import allocation_settle, idempotency_key_hash
 from pipeline.journal import journal_clear
@@ -63,6 +64,7 @@ def chat_create(*, token: str, idempotency_key: str | None = None) -> ChatRecord
     )
     allocation_settle(allocation)
     if not allocation.replayed:
+        CHATS_ACCEPTED.inc()
         return replace(draft, number=allocation.number)
     first = ChatRecord.from_journal(draft.entry, allocation.payload)
     return replace(first, number=allocation.number)

@@ -25,6 +25,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.metrics.instruments import REFUSALS
+
 
 class ApiError(Exception):
     status_code: int = status.HTTP_400_BAD_REQUEST
@@ -135,8 +137,31 @@ def _flatten_fields(detail: Any) -> dict[str, list[str]]:
     return {"non_field_errors": [str(item) for item in detail]}
 
 
+def refusal_cause(exc: BaseException) -> str | None:
+    """Why a request is refused for now (a 503, or a 429 when throttled): one of a fixed set
+    of names (the metrics' ``cause`` label), or None for any other error."""
+    if isinstance(exc, BacklogFull):
+        return "backlog_full"
+    if isinstance(exc, exceptions.Throttled):
+        return "throttled"
+    if isinstance(exc, ServiceUnavailable):
+        exc = exc.__cause__ or exc
+    elif not unavailable(exc):
+        return None
+    if isinstance(exc, db.Error):
+        return "database_unavailable"
+    if isinstance(exc, KombuOperationalError):
+        return "broker_unavailable"
+    if unavailable(exc):
+        return "redis_unavailable"
+    return "other_unavailable"
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every error leaves in the one envelope."""
+    cause = refusal_cause(exc)
+    if cause is not None:
+        REFUSALS.labels(cause=cause).inc()
     if isinstance(exc, ApiError):
         headers = {"Retry-After": "1"} if exc.status_code == 503 else None
         return Response(

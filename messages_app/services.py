@@ -21,6 +21,7 @@ from applications.services import application_to_reseed, counter_reseed
 from chats.models import Chat
 from chats.selectors import chat_find, chat_ids_by_number, chat_ids_of_application
 from core.errors import IdempotencyKeyReused, NotFound
+from core.metrics.instruments import MESSAGES_ACCEPTED
 from messages_app.edits import message_body_write
 from messages_app.models import Message
 from messages_app.records import EditRecord, MessageRecord
@@ -108,6 +109,7 @@ def message_create(
     )
     allocation_settle(allocation)
     if not allocation.replayed:
+        MESSAGES_ACCEPTED.inc()
         return replace(draft, number=allocation.number)
     first = MessageRecord.from_journal(draft.entry, allocation.payload)
     # A replay found in SQL is compared with nothing: its row may have been edited since.

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from django.db.models import Case, Count, F, IntegerField, Max, Model, Value, When
 from django.db.models.functions import Greatest
 
+from core.metrics.instruments import COUNTS_REFRESHED
 from core.redis_client import redis_connection
 from pipeline import keys
 
@@ -194,6 +195,7 @@ def counts_refresh_changed() -> tuple[int, int]:
                 changes_return(kind=kind, ids=ids)
                 raise
             done[kind] += len(ids)
+    COUNTS_REFRESHED.set_to_current_time()
     return done[APPLICATIONS], done[CHATS]
 
 

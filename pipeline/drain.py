@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from core.errors import unavailable
+from core.metrics.instruments import DRAIN_BATCH_ROWS, DRAIN_BATCH_SECONDS
 from core.redis_client import redis_connection
 from pipeline import dead_letters, keys
 from pipeline.journal import Claim, journal_claim, journal_release
@@ -104,7 +105,10 @@ def journal_drain(
         full = len(claims) == batch_size
         if full:
             follow_ups.now(partition)
+        started = time.perf_counter()
         _claims_persist(claims)
+        DRAIN_BATCH_SECONDS.observe(time.perf_counter() - started)
+        DRAIN_BATCH_ROWS.observe(len(claims))
         written += len(claims)
         if not full and pause_after_partial_ms:
             follow_ups.later(partition, pause_after_partial_ms)

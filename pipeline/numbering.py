@@ -63,6 +63,7 @@ from typing import Any
 from django.conf import settings
 
 from core.errors import BacklogFull, NotFound
+from core.metrics.instruments import ALLOCATOR_RESEEDS
 from core.redis_client import redis_connection, redis_unavailable_as_503
 from pipeline import keys, scripts
 from pipeline.scripts import Status
@@ -237,6 +238,7 @@ def _allocate(
                 key_checked = "1"
                 continue
             current = scripts.text(result[1])
+            ALLOCATOR_RESEEDS.labels(kind="chat" if chat_number is None else "message").inc()
             seed = str(reseed(int(current) if current else None, int(result[2]) == 1))
     raise RuntimeError("the allocator kept asking for a reseed or a key check")  # pragma: no cover
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import transaction
 
+from core.metrics.instruments import ROWS_PERSISTED
 from pipeline import keys
 from pipeline.records import Record
 
@@ -57,8 +58,12 @@ def records_persist(records: Sequence[Record]) -> None:
     Each kind's writer queues its own after-commit work; none of it runs if the batch rolls
     back.
     """
+    written: dict[str, int] = {}
     with transaction.atomic():
         for kind_name, kind in _KINDS.items():
             batch = [record for record in records if record.KIND == kind_name]
             if batch and kind.persist is not None:
                 kind.persist(batch)
+                written[kind.record.__name__.removesuffix("Record").lower()] = len(batch)
+    for label, count in written.items():
+        ROWS_PERSISTED.labels(kind=label).inc(count)

@@ -17,8 +17,10 @@
 # WORKER_CONCURRENCY (2), LOG_LEVEL (Celery's: WARNING), DJANGO_SETTINGS_MODULE
 # (chatapi.settings.local), PYTHON (python3), STOP_TIMEOUT (seconds to wait for a graceful stop
 # before SIGKILL, 30), READY_TIMEOUT (seconds the three may take to be ready, 120), RUN_DIR
-# (var: ready files, beat's schedule, gunicorn's control socket), SKIP_INSTALL=1 (use .venv as
-# it is: no apt, no pip).
+# (var: ready files, beat's schedule, gunicorn's control socket, metrics), METRICS_WORKER_PORT
+# (9808) and METRICS_BEAT_PORT (9809): the worker's and beat's own /metrics, METRICS_TOKEN (the
+# API's GET /metrics takes it as a Bearer token), SKIP_INSTALL=1 (use .venv as it is: no apt,
+# no pip).
 set -euo pipefail
 # PYTHON, VENV, log, die and the steps shared with scripts/test.sh: packages, .venv, Redis.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

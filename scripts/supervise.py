@@ -17,8 +17,9 @@
 
 Environment: HOST (127.0.0.1), PORT (8000), WEB_WORKERS (2), WORKER_CONCURRENCY (2), LOG_LEVEL
 (Celery's level, WARNING; gunicorn's when set), STOP_TIMEOUT (30), READY_TIMEOUT (120), RUN_DIR
-(var: the ready files, beat's schedule, gunicorn's control socket), DATABASE_URL and
-STARTED_REDIS (both for the banner only).
+(var: the ready files, beat's schedule, gunicorn's control socket, the metrics directories),
+METRICS_WORKER_PORT (9808) and METRICS_BEAT_PORT (9809): the worker's and beat's /metrics on
+127.0.0.1, DATABASE_URL and STARTED_REDIS (both for the banner only).
 
 The command lines and the start and stop of each process group are scripts/processes.py's, the
 same as the tests' and the benchmark's; what is here is the supervision: prefixes, readiness,
@@ -326,6 +327,14 @@ def main() -> int:
     for child in children:
         if child.ready_file is not None:
             child.env["PROCESS_READY_FILE"] = str(child.ready_file.resolve())
+        # prometheus-client's multiprocess mode: a directory per server, emptied by the server
+        # when it starts (core/metrics/multiprocess.py).
+        child.env["PROMETHEUS_MULTIPROC_DIR"] = str((run_dir / "metrics" / child.name).resolve())
+    # The worker's and beat's own metrics ports (the API's is GET /metrics on PORT).
+    worker_metrics = env.get("METRICS_WORKER_PORT", "9808")
+    beat_metrics = env.get("METRICS_BEAT_PORT", "9809")
+    children[1].env["METRICS_WORKER_PORT"] = worker_metrics
+    children[2].env["METRICS_BEAT_PORT"] = beat_metrics
 
     database = "the one DATABASE_URL names" if env.get("DATABASE_URL") else "SQLite file db.sqlite3"
     redis_note = ""
@@ -339,6 +348,7 @@ def main() -> int:
     API      {base}/api/v1/apps  (POST creates an application; GET lists them, operators only)
     Schema   {base}/api/schema/?format=json
     Admin    {base}/admin/
+    Metrics  {base}/metrics (staff or METRICS_TOKEN); :{worker_metrics} worker, :{beat_metrics} beat
   Try:       {create} {base}/api/v1/apps
   Admin user: .venv/bin/python manage.py createsuperuser
   Database:  {database}

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from applications.models import Application
 from chats.models import Chat
+from core.metrics.instruments import SEARCH_SECONDS
 from messages_app.models import Message
 from search.backends import search_backend
 from search.backends.base import (
@@ -45,7 +46,10 @@ def messages_search(
     scope = SearchScope(chat_id=chat.pk, token=application.token, chat_number=chat.number)
 
     def fetch(size: int, after: SortKey | None, backwards: bool) -> SearchHits:
-        return backend.search(scope=scope, terms=terms, size=size, after=after, backwards=backwards)
+        with SEARCH_SECONDS.labels(backend=backend.name).time():
+            return backend.search(
+                scope=scope, terms=terms, size=size, after=after, backwards=backwards
+            )
 
     def any_before(key: SortKey) -> bool:
         # A backend that stopped looking could not rule a hit out: say there may be one.

@@ -52,7 +52,7 @@ def command_text(spec: dict[str, Any]) -> str:
 def test_every_image_is_pinned_to_a_full_version(services):
     for name, spec in services.items():
         if "image" in spec and "build" not in spec:
-            assert re.search(r":\d+\.\d+\.\d+(-[a-z]+)?$", spec["image"]), (name, spec["image"])
+            assert re.search(r":v?\d+\.\d+\.\d+(-[a-z]+)?$", spec["image"]), (name, spec["image"])
 
 
 def test_the_cluster_profile_has_three_masters_three_replicas_and_rabbitmq(services):

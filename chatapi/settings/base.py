@@ -41,6 +41,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that it times and counts every answer, the other middlewares' included.
+    "core.metrics.middleware.HttpMetricsMiddleware",
     "core.request_id.RequestIdMiddleware",
     "core.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -273,6 +275,17 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 # Requests per application token on the create endpoints, e.g. "600/minute"; unset: no limit.
 THROTTLE_CREATE_RATE = env("THROTTLE_CREATE_RATE", default="") or None
+
+# Metrics (core.metrics; docs/metrics.md). GET /metrics takes a staff user's HTTP Basic
+# credentials, or this token as "Authorization: Bearer <token>" when it is set (a scraper's).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# What GET /metrics reads at scrape time besides the processes' instruments, by dotted path.
+METRICS_COLLECTORS = ["pipeline.metrics.JournalCollector"]
+# The Celery worker's and beat's own /metrics ports (0: none), on METRICS_ADDR.
+# https://prometheus.github.io/client_python/exporting/http/
+METRICS_WORKER_PORT = env.int("METRICS_WORKER_PORT", default=0)
+METRICS_BEAT_PORT = env.int("METRICS_BEAT_PORT", default=0)
+METRICS_ADDR = env.str("METRICS_ADDR", default="127.0.0.1")
 
 # --- Search ------------------------------------------------------------------------------------
 # Elasticsearch when ELASTICSEARCH_URL is set, the SQL database otherwise (docs/search.md).
