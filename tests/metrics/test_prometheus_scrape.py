@@ -3,7 +3,7 @@ Bearer token) and a Celery prefork worker (its own metrics port); the figures it
 exactly what the test caused, whichever gunicorn worker answered each scrape.
 
 Every process is real (tests/support/processes.py); Prometheus is Debian's, started on a free
-port with a one-second scrape interval (tests/support/prometheus.py).
+port with a one-second scrape interval (tests/support/harness/prometheus.py).
 """
 
 import http.client
