@@ -310,10 +310,11 @@ ELASTICSEARCH_DSL_SIGNAL_PROCESSOR = "django_elasticsearch_dsl.signals.BaseSigna
 INSTALLED_APPS.append("django_elasticsearch_dsl")
 # A longer query is a 400: it bounds the number of clauses sent to Elasticsearch.
 SEARCH_QUERY_MAX_LENGTH = env.int("SEARCH_QUERY_MAX_LENGTH", default=1000)
-# The SQL backend looks at most this many message numbers per request, newest first, and hands
-# a cursor on when the window ran out: every search costs the same however large the chat
-# (docs/search.md, "Bounded cost on SQL").
+# The SQL backend scans a chat in windows of this many message numbers (one query each), newest
+# first, until the page is full or SEARCH_SQL_TIME_BUDGET_MS is spent; a page cut short by the
+# budget says so and its `next` goes on from where it stopped (docs/search.md).
 SEARCH_SQL_SCAN_WINDOW = env.int("SEARCH_SQL_SCAN_WINDOW", default=20_000)
+SEARCH_SQL_TIME_BUDGET_MS = env.int("SEARCH_SQL_TIME_BUDGET_MS", default=1000)
 # --- end of Search -------------------------------------------------------------------------------
 
 # Django REST framework

@@ -76,14 +76,26 @@ class SearchBackend(Protocol):
 
 @dataclass(frozen=True)
 class Position:
-    """Where a page starts: just after ``key`` (``forward``), or just before it."""
+    """Where a page starts: just after ``key`` (``forward``), or just before it.
+
+    ``behind``: whether a match may lie on the side the page does not read (at or before
+    ``key`` in the order it reads): the pages that led here saw one, or did not look. It
+    decides whether the page links back, without searching that side again. A cursor made
+    before it was carried says yes.
+    """
 
     key: SortKey
     forward: bool
+    behind: bool = True
 
 
 def cursor_encode(*, backend: str, position: Position) -> str:
-    payload = {"b": backend, "d": "n" if position.forward else "p", "k": list(position.key)}
+    payload = {
+        "b": backend,
+        "d": "n" if position.forward else "p",
+        "k": list(position.key),
+        "m": int(position.behind),
+    }
     raw = json.dumps(payload, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
@@ -101,7 +113,13 @@ def cursor_decode(cursor: str, *, backend: SearchBackend) -> Position:
             raise ValueError("cursor of another backend")
         if payload.get("d") not in ("n", "p") or not isinstance(payload.get("k"), list):
             raise ValueError("malformed cursor")
-        return Position(key=backend.key_from_cursor(payload["k"]), forward=payload["d"] == "n")
+        if payload.get("m", 1) not in (0, 1):
+            raise ValueError("malformed cursor")
+        return Position(
+            key=backend.key_from_cursor(payload["k"]),
+            forward=payload["d"] == "n",
+            behind=payload.get("m", 1) == 1,
+        )
     # JSON nested too deep to decode (a forged cursor) raises RecursionError, not ValueError.
     except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
         raise ApiError(
