@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from applications.models import Application
 from chats.models import Chat
 from messages_app.models import Message
@@ -16,6 +18,8 @@ from search.backends.base import (
 )
 from search.complexity import query_check
 from search.terms import query_terms
+
+BUDGET_GROWTH = 5
 
 
 @dataclass(frozen=True)
@@ -56,12 +60,14 @@ def messages_search(
     scope = SearchScope(chat_id=chat.pk, token=application.token, chat_number=chat.number)
     forward = position is None or position.forward
     behind = position is not None and position.behind
+    cuts = position.cuts if position else 0
     found = backend.search(
         scope=scope,
         terms=terms,
         size=limit + 1,
         after=position.key if position else None,
         backwards=not forward,
+        budget_ms=search_budget_ms(cuts),
     )
     hits = found.hits[:limit]
     more = len(found.hits) > limit
@@ -77,7 +83,12 @@ def messages_search(
     else:
         back_from = position.key if position else None
     onward = (
-        Position(key=onward_from, forward=forward, behind=behind or bool(hits))
+        Position(
+            key=onward_from,
+            forward=forward,
+            behind=behind or bool(hits),
+            cuts=0 if more else cuts + 1,
+        )
         if onward_from is not None
         else None
     )
@@ -96,6 +107,21 @@ def messages_search(
         next_cursor=_cursor(backend, onward) if onward else None,
         previous_cursor=_cursor(backend, back) if back else None,
         complete=len(hits) >= limit or found.stopped_at is None,
+    )
+
+
+def search_budget_ms(cuts: int) -> float:
+    """The time budget of a page that follows ``cuts`` pages the budget cut short in a row.
+
+    The first page of a search costs no more than ``SEARCH_SQL_TIME_BUDGET_MS``, so most
+    searches answer quickly; a client that follows ``next`` past pages cut short is looking for
+    something rare, and each such page gets ``BUDGET_GROWTH`` times the last one's budget, up
+    to ``SEARCH_SQL_TIME_BUDGET_MAX_MS``: the scan reaches the end of a large chat in a few
+    requests instead of dozens.
+    """
+    first = settings.SEARCH_SQL_TIME_BUDGET_MS
+    return float(
+        min(settings.SEARCH_SQL_TIME_BUDGET_MAX_MS, first * BUDGET_GROWTH ** min(cuts, 16))
     )
 
 

@@ -63,11 +63,13 @@ class SearchBackend(Protocol):
         size: int,
         after: SortKey | None = None,
         backwards: bool = False,
+        budget_ms: float | None = None,
     ) -> SearchHits:
         """At most ``size`` hits following ``after`` in the backend's order.
 
         With ``backwards`` the order is reversed: the hits that come just before ``after``,
-        nearest first. A backend may stop early (``SearchHits.stopped_at``).
+        nearest first. A backend may stop early (``SearchHits.stopped_at``) once it has spent
+        ``budget_ms`` looking (the SQL backend; its default budget when None).
         """
 
     def key_from_cursor(self, values: list[Any]) -> SortKey:
@@ -87,6 +89,8 @@ class Position:
     key: SortKey
     forward: bool
     behind: bool = True
+    # How many pages in a row, up to this one, the backend's time budget cut short.
+    cuts: int = 0
 
 
 def cursor_encode(*, backend: str, position: Position) -> str:
@@ -95,6 +99,7 @@ def cursor_encode(*, backend: str, position: Position) -> str:
         "d": "n" if position.forward else "p",
         "k": list(position.key),
         "m": int(position.behind),
+        "c": position.cuts,
     }
     raw = json.dumps(payload, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
@@ -113,12 +118,14 @@ def cursor_decode(cursor: str, *, backend: SearchBackend) -> Position:
             raise ValueError("cursor of another backend")
         if payload.get("d") not in ("n", "p") or not isinstance(payload.get("k"), list):
             raise ValueError("malformed cursor")
-        if payload.get("m", 1) not in (0, 1):
+        cuts = payload.get("c", 0)
+        if payload.get("m", 1) not in (0, 1) or type(cuts) is not int or not 0 <= cuts <= 64:
             raise ValueError("malformed cursor")
         return Position(
             key=backend.key_from_cursor(payload["k"]),
             forward=payload["d"] == "n",
             behind=payload.get("m", 1) == 1,
+            cuts=cuts,
         )
     # JSON nested too deep to decode (a forged cursor) raises RecursionError, not ValueError.
     except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:

@@ -119,6 +119,7 @@ class ElasticsearchSearchBackend:
         size: int,
         after: SortKey | None = None,
         backwards: bool = False,
+        budget_ms: float | None = None,  # Elasticsearch is bounded by its clause limit instead
     ) -> SearchHits:
         key = chat_key(scope.token, scope.chat_number)
         body = search_body(chat=key, terms=terms, size=size, after=after, backwards=backwards)

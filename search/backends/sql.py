@@ -69,6 +69,16 @@ class Fold(Func):
         return super().as_sql(compiler, connection, function=SQLITE_FOLD_FUNCTION, **extra)
 
 
+def _spent(window_started: float, deadline: float) -> bool:
+    """Whether another window, as long as the last one, would end past the deadline.
+
+    Stopping before the window that would overrun keeps a request within its budget (but for
+    its first window, which always runs), rather than up to a whole window over it.
+    """
+    now = time.monotonic()
+    return now + (now - window_started) > deadline
+
+
 class SqlSearchBackend:
     name = "sql"
 
@@ -84,8 +94,11 @@ class SqlSearchBackend:
         size: int,
         after: SortKey | None = None,
         backwards: bool = False,
+        budget_ms: float | None = None,
     ) -> SearchHits:
-        deadline = time.monotonic() + settings.SEARCH_SQL_TIME_BUDGET_MS / 1000
+        if budget_ms is None:
+            budget_ms = settings.SEARCH_SQL_TIME_BUDGET_MS
+        deadline = time.monotonic() + budget_ms / 1000
         window = settings.SEARCH_SQL_SCAN_WINDOW
         in_chat = index_force(Message.objects.filter(chat_id=scope.chat_id), MESSAGES_NUMBER_INDEX)
         newest = in_chat.aggregate(highest=Max("number"))["highest"] or 0
@@ -94,23 +107,25 @@ class SqlSearchBackend:
             # Oldest first from just above ``after``: windows after+1 .. after+window, and up.
             edge = after[0] if after is not None else 0
             while edge < newest:
+                started = time.monotonic()
                 high = edge + window + 1
                 hits += self._window(in_chat, terms, edge, high, size - len(hits), backwards)
                 edge = high - 1
                 if len(hits) >= size:
                     return SearchHits(hits=hits)
-                if edge < newest and time.monotonic() >= deadline:
+                if edge < newest and _spent(started, deadline):
                     return SearchHits(hits=hits, stopped_at=(edge,))
             return SearchHits(hits=hits)
         # Newest first from just below ``after`` (or the newest message), window after window.
         edge = after[0] if after is not None else newest + 1
         while edge > 1:
+            started = time.monotonic()
             low = max(0, edge - window - 1)
             hits += self._window(in_chat, terms, low, edge, size - len(hits), backwards)
             edge = low + 1
             if len(hits) >= size:
                 return SearchHits(hits=hits)
-            if edge > 1 and time.monotonic() >= deadline:
+            if edge > 1 and _spent(started, deadline):
                 return SearchHits(hits=hits, stopped_at=(edge,))
         return SearchHits(hits=hits)
 
