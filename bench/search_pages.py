@@ -75,7 +75,8 @@ def needle_plant(stack: Stack, args: argparse.Namespace, chat: dict) -> None:
 def needle_find(client: Client, base: str) -> dict:
     """Follow ``next`` from the first page until a page holds the needle."""
     path: str | None = f"{base}/search?q={NEEDLE}"
-    requests, started, found, incomplete = 0, time.perf_counter(), [], 0
+    requests, started, incomplete = 0, time.perf_counter(), 0
+    found: list[int] = []
     while path is not None and not found:
         status, _, body = client.get(path)
         if status != 200:

@@ -19,7 +19,7 @@ from search.backends.base import (
 from search.complexity import query_check
 from search.terms import query_terms
 
-BUDGET_GROWTH = 5
+BUDGET_GROWTH = 8
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def messages_search(
             key=onward_from,
             forward=forward,
             behind=behind or bool(hits),
-            cuts=0 if more else cuts + 1,
+            cuts=0 if len(hits) >= limit else cuts + 1,
         )
         if onward_from is not None
         else None

@@ -315,7 +315,7 @@ SEARCH_QUERY_MAX_LENGTH = env.int("SEARCH_QUERY_MAX_LENGTH", default=1000)
 # budget says so and its `next` goes on from where it stopped (docs/search.md).
 SEARCH_SQL_SCAN_WINDOW = env.int("SEARCH_SQL_SCAN_WINDOW", default=20_000)
 # The first page of a search spends at most about SEARCH_SQL_TIME_BUDGET_MS scanning; each page
-# that follows pages cut short in a row gets 5 times more, up to SEARCH_SQL_TIME_BUDGET_MAX_MS.
+# that follows pages cut short in a row gets 8 times more, up to SEARCH_SQL_TIME_BUDGET_MAX_MS.
 SEARCH_SQL_TIME_BUDGET_MS = env.int("SEARCH_SQL_TIME_BUDGET_MS", default=40)
 SEARCH_SQL_TIME_BUDGET_MAX_MS = env.int("SEARCH_SQL_TIME_BUDGET_MAX_MS", default=2500)
 # --- end of Search -------------------------------------------------------------------------------

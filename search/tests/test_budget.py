@@ -1,0 +1,166 @@
+"""SQL search within a time budget: exact pages, cut where the budget says, chained by ``next``.
+
+A budget of 0 ms lets each request scan exactly one window (it always scans one) and a budget
+of a minute lets it scan to the end, so the pages are exact whatever the machine's speed. Runs
+on whichever database DATABASE_URL names (SQLite and MariaDB in CI).
+"""
+
+import pytest
+
+from chats.models import Chat
+from search.backends.base import cursor_decode
+from search.backends.sql import SqlSearchBackend
+from search.selectors import SearchPage, messages_search, search_budget_ms
+
+pytestmark = pytest.mark.django_db
+
+HITS = (2, 3, 9, 17, 18, 19, 20)
+BODIES = [("hit" if n in HITS else "miss") + f" {n}" for n in range(1, 24)]
+
+
+def _search(chat: Chat, *, limit: int = 2, cursor: str | None = None) -> SearchPage:
+    return messages_search(
+        application=chat.application, chat=chat, query="hit", limit=limit, cursor=cursor
+    )
+
+
+def _chain(chat: Chat, *, limit: int = 2, forward: bool = True, cursor=None) -> list[SearchPage]:
+    pages = []
+    while True:
+        pages.append(page := _search(chat, limit=limit, cursor=cursor))
+        cursor = page.next_cursor if forward else page.previous_cursor
+        if cursor is None:
+            return pages
+
+
+def _numbers(pages: list[SearchPage]) -> list[list[int]]:
+    return [[m.number for m in page.messages] for page in pages]
+
+
+@pytest.fixture
+def one_window_each(settings) -> None:
+    settings.SEARCH_SQL_SCAN_WINDOW = 5
+    settings.SEARCH_SQL_TIME_BUDGET_MS = 0
+    settings.SEARCH_SQL_TIME_BUDGET_MAX_MS = 0
+
+
+@pytest.fixture
+def ample_budget(settings) -> None:
+    settings.SEARCH_SQL_SCAN_WINDOW = 5
+    settings.SEARCH_SQL_TIME_BUDGET_MS = 60_000
+    settings.SEARCH_SQL_TIME_BUDGET_MAX_MS = 60_000
+
+
+def test_a_budget_that_cuts_every_page_still_visits_every_match_once(
+    chat_factory, one_window_each
+) -> None:
+    pages = _chain(chat_factory(BODIES))
+
+    # Windows of 5 numbers from the newest (23): 19-23, 14-18, 9-13, 4-8, 1-3.
+    assert _numbers(pages) == [[20, 19], [18, 17], [9], [], [3, 2]]
+    # A page short of the limit says the budget cut it; the last one ran out of numbers.
+    assert [page.complete for page in pages] == [True, True, False, False, True]
+
+
+def test_an_ample_budget_fills_every_page(chat_factory, ample_budget) -> None:
+    pages = _chain(chat_factory(BODIES))
+
+    assert _numbers(pages) == [[20, 19], [18, 17], [9, 3], [2]]
+    assert all(page.complete for page in pages)
+
+
+def test_with_no_match_left_the_page_is_empty_complete_and_last(chat_factory, ample_budget) -> None:
+    chat = chat_factory(BODIES)
+
+    page = messages_search(application=chat.application, chat=chat, query="absent", limit=5)
+
+    assert (page.messages, page.complete, page.next_cursor, page.previous_cursor) == (
+        [],
+        True,
+        None,
+        None,
+    )
+
+
+def test_previous_links_come_from_the_cursor_not_from_another_scan(
+    chat_factory, one_window_each, django_assert_num_queries
+) -> None:
+    chat = chat_factory(BODIES)
+    first = _search(chat)
+    assert first.previous_cursor is None
+
+    # The newest number, then one window: the same two queries with a previous link to make.
+    with django_assert_num_queries(2):
+        second = _search(chat, cursor=first.next_cursor)
+
+    assert [m.number for m in second.messages] == [18, 17]
+    assert second.previous_cursor is not None
+    assert _numbers(_chain(chat, forward=False, cursor=second.previous_cursor)) == [[20, 19]]
+
+
+def test_previous_from_the_last_page_visits_every_match_once(chat_factory, one_window_each) -> None:
+    chat = chat_factory(BODIES)
+    last = _chain(chat)[-1]
+
+    back = _chain(chat, forward=False, cursor=last.previous_cursor)
+
+    assert sorted(sum(_numbers(back), []), reverse=True) == [20, 19, 18, 17, 9]
+
+
+def test_an_empty_page_cut_short_links_back_to_what_came_before_it(
+    chat_factory, one_window_each
+) -> None:
+    chat = chat_factory(BODIES)
+    empty = _chain(chat)[3]
+    assert (empty.messages, empty.complete) == ([], False)
+
+    back = _chain(chat, forward=False, cursor=empty.previous_cursor)
+
+    # Nothing skipped between the empty page's start (9, the page before it) and the newest.
+    assert sorted(sum(_numbers(back), []), reverse=True) == [20, 19, 18, 17, 9]
+
+
+def test_each_page_cut_short_in_a_row_gets_a_larger_budget(chat_factory, settings) -> None:
+    settings.SEARCH_SQL_SCAN_WINDOW = 5
+    settings.SEARCH_SQL_TIME_BUDGET_MS = 0
+    chat = chat_factory(BODIES)
+    backend = SqlSearchBackend()
+
+    cuts = [
+        cursor_decode(page.next_cursor, backend=backend).cuts
+        for page in _chain(chat)
+        if page.next_cursor
+    ]
+
+    # Full pages start again from the first budget; each page cut short adds one.
+    assert cuts == [0, 0, 1, 2]
+
+
+def test_the_budget_grows_eight_times_per_page_cut_short_up_to_the_maximum(settings) -> None:
+    settings.SEARCH_SQL_TIME_BUDGET_MS = 40
+    settings.SEARCH_SQL_TIME_BUDGET_MAX_MS = 2500
+
+    assert [search_budget_ms(cuts) for cuts in range(6)] == [40, 320, 2500, 2500, 2500, 2500]
+    assert search_budget_ms(64) == 2500
+
+
+def test_the_page_says_whether_it_is_complete_over_http(
+    api_client, chat_factory, one_window_each
+) -> None:
+    chat = chat_factory(BODIES)
+    url = f"http://testserver/api/v1/apps/{chat.application.token}/chats/{chat.number}"
+    url += "/messages/search?q=hit&limit=2"
+
+    seen = []
+    while url:
+        body = api_client.get(url).json()
+        seen.append(([item["number"] for item in body["results"]], body["complete"]))
+        url = body["next"]
+
+    assert seen == [
+        ([20, 19], True),
+        ([18, 17], True),
+        ([9], False),
+        ([], False),
+        ([3, 2], True),
+    ]
