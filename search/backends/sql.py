@@ -6,8 +6,9 @@ descending, so the database walks the ``(chat, number)`` unique index backwards 
 and stops at the page size. SQL does not score; the newest match comes first.
 
 **Bounded cost.** A term that is rare or absent would make that walk read the whole chat (a
-million messages: 3 to 4 s). So one call scans the chat in windows of ``SEARCH_SQL_SCAN_WINDOW``
-message numbers (each a range of the index, one query), newest first, window after window, until
+million messages: 3 to 4 s). So one call scans the chat in windows of message numbers (each a
+range of the index, one query: a quarter of ``SEARCH_SQL_SCAN_WINDOW`` first, then twice the
+last, up to the setting), newest first, window after window, until
 the page is full, the chat has no more numbers that way, or ``SEARCH_SQL_TIME_BUDGET_MS`` is
 spent. When the budget runs out first it answers what it found and where it stopped
 (``SearchHits.stopped_at``), and the selector hands the client a ``next`` cursor from there and
@@ -69,14 +70,21 @@ class Fold(Func):
         return super().as_sql(compiler, connection, function=SQLITE_FOLD_FUNCTION, **extra)
 
 
-def _spent(window_started: float, deadline: float) -> bool:
-    """Whether another window, as long as the last one, would end past the deadline.
+# A request's first window is this fraction of SEARCH_SQL_SCAN_WINDOW, and each next one twice
+# the last, up to the setting: a first page stops close to its budget, even on a loaded machine
+# where one full window alone would take longer, and a long scan still reads large windows.
+FIRST_WINDOW_DIVISOR = 4
+
+
+def _spent(window_started: float, growth: float, deadline: float) -> bool:
+    """Whether the next window (``growth`` times the last one's size) would end past the
+    deadline, at the pace of the last one.
 
     Stopping before the window that would overrun keeps a request within its budget (but for
     its first window, which always runs), rather than up to a whole window over it.
     """
     now = time.monotonic()
-    return now + (now - window_started) > deadline
+    return now + (now - window_started) * growth > deadline
 
 
 class SqlSearchBackend:
@@ -99,7 +107,8 @@ class SqlSearchBackend:
         if budget_ms is None:
             budget_ms = settings.SEARCH_SQL_TIME_BUDGET_MS
         deadline = time.monotonic() + budget_ms / 1000
-        window = settings.SEARCH_SQL_SCAN_WINDOW
+        largest = settings.SEARCH_SQL_SCAN_WINDOW
+        window = max(1, largest // FIRST_WINDOW_DIVISOR)
         in_chat = index_force(Message.objects.filter(chat_id=scope.chat_id), MESSAGES_NUMBER_INDEX)
         newest = in_chat.aggregate(highest=Max("number"))["highest"] or 0
         hits: list[SearchHit] = []
@@ -113,8 +122,10 @@ class SqlSearchBackend:
                 edge = high - 1
                 if len(hits) >= size:
                     return SearchHits(hits=hits)
-                if edge < newest and _spent(started, deadline):
+                grown = min(largest, window * 2)
+                if edge < newest and _spent(started, grown / window, deadline):
                     return SearchHits(hits=hits, stopped_at=(edge,))
+                window = grown
             return SearchHits(hits=hits)
         # Newest first from just below ``after`` (or the newest message), window after window.
         edge = after[0] if after is not None else newest + 1
@@ -125,8 +136,10 @@ class SqlSearchBackend:
             edge = low + 1
             if len(hits) >= size:
                 return SearchHits(hits=hits)
-            if edge > 1 and _spent(started, deadline):
+            grown = min(largest, window * 2)
+            if edge > 1 and _spent(started, grown / window, deadline):
                 return SearchHits(hits=hits, stopped_at=(edge,))
+            window = grown
         return SearchHits(hits=hits)
 
     @staticmethod

@@ -1,7 +1,8 @@
 """SQL search within a time budget: exact pages, cut where the budget says, chained by ``next``.
 
-A budget of 0 ms lets each request scan exactly one window (it always scans one) and a budget
-of a minute lets it scan to the end, so the pages are exact whatever the machine's speed. Runs
+A budget of 0 ms lets each request scan exactly its first window (it always scans one: a quarter
+of SEARCH_SQL_SCAN_WINDOW, 5 numbers here) and a budget of a minute lets it scan to the end, so
+the pages are exact whatever the machine's speed. Runs
 on whichever database DATABASE_URL names (SQLite and MariaDB in CI).
 """
 
@@ -39,14 +40,14 @@ def _numbers(pages: list[SearchPage]) -> list[list[int]]:
 
 @pytest.fixture
 def one_window_each(settings) -> None:
-    settings.SEARCH_SQL_SCAN_WINDOW = 5
+    settings.SEARCH_SQL_SCAN_WINDOW = 20  # a first window of 5
     settings.SEARCH_SQL_TIME_BUDGET_MS = 0
     settings.SEARCH_SQL_TIME_BUDGET_MAX_MS = 0
 
 
 @pytest.fixture
 def ample_budget(settings) -> None:
-    settings.SEARCH_SQL_SCAN_WINDOW = 5
+    settings.SEARCH_SQL_SCAN_WINDOW = 20  # a first window of 5
     settings.SEARCH_SQL_TIME_BUDGET_MS = 60_000
     settings.SEARCH_SQL_TIME_BUDGET_MAX_MS = 60_000
 
@@ -56,7 +57,7 @@ def test_a_budget_that_cuts_every_page_still_visits_every_match_once(
 ) -> None:
     pages = _chain(chat_factory(BODIES))
 
-    # Windows of 5 numbers from the newest (23): 19-23, 14-18, 9-13, 4-8, 1-3.
+    # First windows of 5 numbers from the newest (23): 19-23, 14-18, 9-13, 4-8, 1-3.
     assert _numbers(pages) == [[20, 19], [18, 17], [9], [], [3, 2]]
     # A page short of the limit says the budget cut it; the last one ran out of numbers.
     assert [page.complete for page in pages] == [True, True, False, False, True]
@@ -121,7 +122,7 @@ def test_an_empty_page_cut_short_links_back_to_what_came_before_it(
 
 
 def test_each_page_cut_short_in_a_row_gets_a_larger_budget(chat_factory, settings) -> None:
-    settings.SEARCH_SQL_SCAN_WINDOW = 5
+    settings.SEARCH_SQL_SCAN_WINDOW = 20  # a first window of 5
     settings.SEARCH_SQL_TIME_BUDGET_MS = 0
     chat = chat_factory(BODIES)
     backend = SqlSearchBackend()

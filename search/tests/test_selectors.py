@@ -158,8 +158,8 @@ def _follow(chat: Chat, query: str, *, limit: int, forward: bool = True, cursor=
 
 @pytest.fixture
 def small_window(settings):
-    """Windows of 5 numbers, and no time budget: each request scans exactly one window."""
-    settings.SEARCH_SQL_SCAN_WINDOW = 5
+    """First windows of 5 numbers, and no time budget: each request scans exactly one."""
+    settings.SEARCH_SQL_SCAN_WINDOW = 20  # a first window of 5
     settings.SEARCH_SQL_TIME_BUDGET_MS = 0
 
 
