@@ -128,7 +128,8 @@ class SqlSearchBackend:
                 window = grown
             return SearchHits(hits=hits)
         # Newest first from just below ``after`` (or the newest message), window after window.
-        edge = after[0] if after is not None else newest + 1
+        # (Never above the newest: a forged cursor far past it would only scan empty windows.)
+        edge = min(after[0], newest + 1) if after is not None else newest + 1
         while edge > 1:
             started = time.monotonic()
             low = max(0, edge - window - 1)

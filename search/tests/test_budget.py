@@ -165,3 +165,14 @@ def test_the_page_says_whether_it_is_complete_over_http(
         ([], False),
         ([3, 2], True),
     ]
+
+
+def test_a_cursor_far_past_the_newest_message_scans_from_the_newest(
+    chat_factory, one_window_each
+) -> None:
+    from search.backends.base import Position, cursor_encode
+
+    chat = chat_factory(BODIES)
+    far = cursor_encode(backend="sql", position=Position(key=(2**63 - 1,), forward=True))
+
+    assert [m.number for m in _search(chat, cursor=far).messages] == [20, 19]
