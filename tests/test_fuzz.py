@@ -61,7 +61,8 @@ CHAT_NUMBERS = [1, 1, 2, 3]
 MESSAGE_NUMBERS = [1, 2, 3, 4]
 # Requests the schema allows and the server may still refuse, because whether they are right
 # depends on what the server holds or made, not on their shape: (status, error code, the
-# operations it may come from (a path suffix), the fields it may name (None: any)).
+# operations it may come from (a path suffix), the fields it may name (None: any)). An unknown
+# token or number, a 404, is one too; positive_data_acceptance allows 404 already.
 REFUSALS_NO_SCHEMA_STATES = [
     # An Idempotency-Key already used on this resource with another body.
     (422, "idempotency_key_reused", "", None),
