@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from applications.models import Application
+from chatapi.pagination import MAX_NUMBER
 from chats.models import Chat
 from messages_app.models import Message
 from search.backends import search_backend
@@ -75,13 +76,14 @@ def messages_search(
     # where the backend stopped looking; no link when it looked through everything.
     onward_from = hits[-1].key if more else found.stopped_at
     # Back (the other way): before its first hit; an empty page that stopped early links back
-    # from where it stopped, which covers the numbers it scanned (no hit) and its own start.
+    # from where it stopped, which covers the numbers it scanned (no hit) and its own start;
+    # an empty page that did not links back from its own start, that position included.
     if hits:
         back_from: SortKey | None = hits[0].key
     elif found.stopped_at is not None:
         back_from = found.stopped_at
     else:
-        back_from = position.key if position else None
+        back_from = _including(position.key, forward=not forward) if position else None
     onward = (
         Position(
             key=onward_from,
@@ -123,6 +125,16 @@ def search_budget_ms(cuts: int) -> float:
     return float(
         min(settings.SEARCH_SQL_TIME_BUDGET_MAX_MS, first * BUDGET_GROWTH ** min(cuts, 16))
     )
+
+
+def _including(key: SortKey, *, forward: bool) -> SortKey:
+    """A position from which reading ``forward`` (or back) also finds the hit at ``key``.
+
+    Both backends' keys end with the message number, unique in a chat and the last tie-break of
+    their order (newest first), so the neighbouring number is the position just beside it.
+    """
+    number = key[-1]
+    return (*key[:-1], max(0, number - 1) if not forward else min(MAX_NUMBER, number + 1))
 
 
 def _cursor(backend: SearchBackend, position: Position) -> str:

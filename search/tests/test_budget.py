@@ -6,6 +6,8 @@ the pages are exact whatever the machine's speed. Runs
 on whichever database DATABASE_URL names (SQLite and MariaDB in CI).
 """
 
+import random
+
 import pytest
 
 from chats.models import Chat
@@ -176,3 +178,60 @@ def test_a_cursor_far_past_the_newest_message_scans_from_the_newest(
     far = cursor_encode(backend="sql", position=Position(key=(2**63 - 1,), forward=True))
 
     assert [m.number for m in _search(chat, cursor=far).messages] == [20, 19]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_next_and_previous_chains_agree_whatever_the_cuts(chat_factory, settings, seed) -> None:
+    """Random chats, windows and page sizes, every page cut after its first window: ``next``
+    from the first page visits every match once, newest first, and ``previous`` from any page
+    visits exactly the matches shown before that page."""
+    rng = random.Random(seed)  # noqa: S311 (test data, not secrets)
+    size = rng.randint(1, 40)
+    hits = {n for n in range(1, size + 1) if rng.random() < 0.3}
+    chat = chat_factory([("hit" if n in hits else "miss") + f" {n}" for n in range(1, size + 1)])
+    settings.SEARCH_SQL_SCAN_WINDOW = 4 * rng.randint(1, 6)
+    settings.SEARCH_SQL_TIME_BUDGET_MS = settings.SEARCH_SQL_TIME_BUDGET_MAX_MS = 0
+    limit = rng.randint(1, 4)
+
+    pages = _chain(chat, limit=limit)
+
+    assert sum(_numbers(pages), []) == sorted(hits, reverse=True)
+    shown: list[int] = []
+    for page in pages:
+        back: list[int] = []
+        if page.previous_cursor is not None:
+            previous = _chain(chat, limit=limit, forward=False, cursor=page.previous_cursor)
+            back = sorted(sum(_numbers(previous), []), reverse=True)
+        assert back == shown, (seed, limit, _numbers(pages))
+        shown += [m.number for m in page.messages]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_pages_read_backwards_link_forward_to_the_rest(chat_factory, settings, seed) -> None:
+    """From the last page, ``previous`` until it is null visits every match above it once,
+    and ``next`` from any of those pages visits exactly the matches below what it shows."""
+    rng = random.Random(seed)  # noqa: S311 (test data, not secrets)
+    size = rng.randint(1, 40)
+    hits = {n for n in range(1, size + 1) if rng.random() < 0.3}
+    chat = chat_factory([("hit" if n in hits else "miss") + f" {n}" for n in range(1, size + 1)])
+    settings.SEARCH_SQL_SCAN_WINDOW = 4 * rng.randint(1, 6)
+    settings.SEARCH_SQL_TIME_BUDGET_MS = settings.SEARCH_SQL_TIME_BUDGET_MAX_MS = 0
+    limit = rng.randint(1, 4)
+    last = _chain(chat, limit=limit)[-1]
+    shown_last = [m.number for m in last.messages]
+
+    backwards = (
+        _chain(chat, limit=limit, forward=False, cursor=last.previous_cursor)
+        if last.previous_cursor
+        else []
+    )
+
+    above = sorted(hits - set(shown_last), reverse=True)
+    assert sorted(sum(_numbers(backwards), []), reverse=True) == above
+    for page in backwards:
+        numbers = [m.number for m in page.messages]
+        below = sorted((n for n in hits if not numbers or n < min(numbers)), reverse=True)
+        if not numbers:
+            continue  # an empty page cut short: where it points is covered by the test above
+        forward = _chain(chat, limit=limit, cursor=page.next_cursor) if page.next_cursor else []
+        assert sum(_numbers(forward), []) == below, (seed, limit, numbers)
