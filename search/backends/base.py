@@ -40,9 +40,9 @@ class SearchHits:
     """What a backend found, and where it stopped looking if it stopped early.
 
     ``stopped_at`` is set when the backend bounds the work of one request (the SQL backend
-    scans a window of messages) and ran out of it before finding ``size`` hits: the search goes
-    on strictly after that key, in the same order. None means it looked through everything
-    that way.
+    scans windows of messages within a time budget) and ran out of it before finding ``size``
+    hits: the search goes on strictly after that key, in the same order. None means it looked
+    through everything that way.
     """
 
     hits: list[SearchHit]
