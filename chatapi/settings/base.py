@@ -308,7 +308,7 @@ ELASTICSEARCH_DSL_AUTOSYNC = False
 ELASTICSEARCH_DSL_AUTO_REFRESH = False
 ELASTICSEARCH_DSL_SIGNAL_PROCESSOR = "django_elasticsearch_dsl.signals.BaseSignalProcessor"
 INSTALLED_APPS.append("django_elasticsearch_dsl")
-# A longer query is a 400: it bounds the number of clauses sent to Elasticsearch.
+# A longer query is a 400; so is one over the clause limit (search/complexity.py).
 SEARCH_QUERY_MAX_LENGTH = env.int("SEARCH_QUERY_MAX_LENGTH", default=1000)
 # The SQL backend scans a chat in windows of this many message numbers (one query each), newest
 # first, until the page is full or SEARCH_SQL_TIME_BUDGET_MS is spent; a page cut short by the
