@@ -310,9 +310,10 @@ ELASTICSEARCH_DSL_SIGNAL_PROCESSOR = "django_elasticsearch_dsl.signals.BaseSigna
 INSTALLED_APPS.append("django_elasticsearch_dsl")
 # A longer query is a 400; so is one over the clause limit (search/complexity.py).
 SEARCH_QUERY_MAX_LENGTH = env.int("SEARCH_QUERY_MAX_LENGTH", default=1000)
-# The SQL backend scans a chat in windows of this many message numbers (one query each), newest
-# first, until the page is full or SEARCH_SQL_TIME_BUDGET_MS is spent; a page cut short by the
-# budget says so and its `next` goes on from where it stopped (docs/search.md).
+# The SQL backend scans a chat in windows of message numbers (one query each: a quarter of this
+# first, then twice the last, up to this), newest first, until the page is full or its time
+# budget is spent; a page cut short by the budget says so and its `next` goes on from where it
+# stopped (docs/search.md).
 SEARCH_SQL_SCAN_WINDOW = env.int("SEARCH_SQL_SCAN_WINDOW", default=20_000)
 # The first page of a search spends at most about SEARCH_SQL_TIME_BUDGET_MS scanning; each page
 # that follows pages cut short in a row gets 8 times more, up to SEARCH_SQL_TIME_BUDGET_MAX_MS.
