@@ -32,10 +32,18 @@ class ApiError(Exception):
     status_code: int = status.HTTP_400_BAD_REQUEST
     code: str = "bad_request"
 
-    def __init__(self, message: str, *, fields: dict[str, list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        fields: dict[str, list[str]] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.fields = fields
+        # Machine-readable details beside ``code`` and ``message`` (a limit and its value).
+        self.extra = extra
 
 
 class NotFound(ApiError):
@@ -111,10 +119,17 @@ def _unavailable_message(exc: Exception) -> str:
     return "Redis is unavailable; retry."
 
 
-def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+def error_body(
+    code: str,
+    message: str,
+    fields: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if fields is not None:
         error["fields"] = fields
+    if extra:
+        error.update(extra)
     return {"error": error}
 
 
@@ -165,7 +180,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, ApiError):
         headers = {"Retry-After": "1"} if exc.status_code == 503 else None
         return Response(
-            error_body(exc.code, exc.message, exc.fields), status=exc.status_code, headers=headers
+            error_body(exc.code, exc.message, exc.fields, exc.extra),
+            status=exc.status_code,
+            headers=headers,
         )
     if isinstance(exc, RequestDataTooBig):
         return Response(

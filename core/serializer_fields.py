@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 
@@ -14,6 +15,9 @@ def timestamp_render(moment: datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+# What the document says of every such field: not empty and not only white space (``\S``: a
+# character other than white space somewhere). Spectacular adds ``maxLength`` from the field.
+@extend_schema_field({"type": "string", "minLength": 1, "pattern": r"\S"})
 class StrictTextField(serializers.CharField):
     """A string that is really a string, stored exactly as sent.
 

@@ -13,6 +13,7 @@ from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
     extend_schema_serializer,
+    inline_serializer,
 )
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -23,7 +24,6 @@ from applications.selectors import application_get
 from chats.selectors import chat_locate
 from core.pagination import limit_from_request
 from core.schema.errors import error_responses
-from core.schema.pages import page_of
 from core.schema.parameters import CHAT_NUMBER, CURSOR, LIMIT, TOKEN
 from core.serializer_fields import StrictTextField
 from messages_app.serializers import MessageOutputSerializer
@@ -32,13 +32,25 @@ from search.selectors import messages_search
 
 Q = OpenApiParameter(
     "q",
-    str,
+    docs.QUERY_SCHEMA,
     required=True,
-    description="Terms separated by white space; each must occur in the body, in any case.",
+    description=docs.QUERY,
     examples=[OpenApiExample("two terms", value="ell wor")],
 )
 SearchPage = OpenApiResponse(
-    page_of("SearchPage", MessageOutputSerializer),
+    inline_serializer(
+        name="SearchPage",
+        fields={
+            "results": MessageOutputSerializer(many=True),
+            "next": serializers.URLField(
+                allow_null=True, help_text="The next page; null when no match remains."
+            ),
+            "previous": serializers.URLField(
+                allow_null=True, help_text="The previous page; null on the first one."
+            ),
+            "complete": serializers.BooleanField(help_text=docs.COMPLETE),
+        },
+    ),
     description="A page of matching messages, best match first.",
 )
 
@@ -49,10 +61,7 @@ class MessageSearchGetInputSerializer(serializers.Serializer):
 
 @extend_schema_serializer(component_name="SearchQuery")
 class MessageSearchInputSerializer(serializers.Serializer):
-    query = StrictTextField(
-        max_length=settings.SEARCH_QUERY_MAX_LENGTH,
-        help_text="Terms separated by white space; each must occur in the body, in any case.",
-    )
+    query = StrictTextField(max_length=settings.SEARCH_QUERY_MAX_LENGTH, help_text=docs.QUERY)
 
 
 class MessageSearchApi(APIView):
@@ -62,7 +71,7 @@ class MessageSearchApi(APIView):
         description=docs.SEARCH,
         tags=["search"],
         parameters=[TOKEN, CHAT_NUMBER, Q, LIMIT, CURSOR],
-        responses={200: SearchPage, **error_responses(400, 404, 406, 503)},
+        responses={200: SearchPage, **error_responses(400, 404, 406, 503, e400=docs.TOO_COMPLEX)},
         examples=docs.SEARCH_EXAMPLES,
     )
     def get(self, request: Request, token: str, chat_number: int) -> Response:
@@ -79,7 +88,7 @@ class MessageSearchApi(APIView):
         parameters=[TOKEN, CHAT_NUMBER, LIMIT, CURSOR],
         responses={
             200: SearchPage,
-            **error_responses(400, 404, 406, 413, 415, 503),
+            **error_responses(400, 404, 406, 413, 415, 503, e400=docs.TOO_COMPLEX),
         },
         examples=docs.SEARCH_POST_EXAMPLES,
     )
@@ -103,6 +112,7 @@ class MessageSearchApi(APIView):
                 "results": MessageOutputSerializer(page.messages, many=True).data,
                 "next": _link(request, query, page.next_cursor),
                 "previous": _link(request, query, page.previous_cursor),
+                "complete": page.complete,
             }
         )
 

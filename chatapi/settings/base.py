@@ -321,12 +321,17 @@ ELASTICSEARCH_DSL_AUTOSYNC = False
 ELASTICSEARCH_DSL_AUTO_REFRESH = False
 ELASTICSEARCH_DSL_SIGNAL_PROCESSOR = "django_elasticsearch_dsl.signals.BaseSignalProcessor"
 INSTALLED_APPS.append("django_elasticsearch_dsl")
-# A longer query is a 400: it bounds the number of clauses sent to Elasticsearch.
+# A longer query is a 400; so is one over the clause limit (search/complexity.py).
 SEARCH_QUERY_MAX_LENGTH = env.int("SEARCH_QUERY_MAX_LENGTH", default=1000)
-# The SQL backend looks at most this many message numbers per request, newest first, and hands
-# a cursor on when the window ran out: every search costs the same however large the chat
-# (docs/search.md, "Bounded cost on SQL").
+# The SQL backend scans a chat in windows of message numbers (one query each: a quarter of this
+# first, then twice the last, up to this), newest first, until the page is full or its time
+# budget is spent; a page cut short by the budget says so and its `next` goes on from where it
+# stopped (docs/search.md).
 SEARCH_SQL_SCAN_WINDOW = env.int("SEARCH_SQL_SCAN_WINDOW", default=20_000)
+# The first page of a search spends at most about SEARCH_SQL_TIME_BUDGET_MS scanning; each page
+# that follows pages cut short in a row gets 8 times more, up to SEARCH_SQL_TIME_BUDGET_MAX_MS.
+SEARCH_SQL_TIME_BUDGET_MS = env.int("SEARCH_SQL_TIME_BUDGET_MS", default=40)
+SEARCH_SQL_TIME_BUDGET_MAX_MS = env.int("SEARCH_SQL_TIME_BUDGET_MAX_MS", default=2500)
 # --- end of Search -------------------------------------------------------------------------------
 
 # Django REST framework

@@ -79,6 +79,7 @@ COMPONENTS = {
     "SearchPage",
     "Error",
     "ErrorDetail",
+    "ErrorLimit",
     "Health",
     "Readiness",
     "ReadinessChecks",
@@ -203,7 +204,7 @@ def test_every_error_is_the_envelope_with_the_codes_it_can_carry(schema):
     envelope = schema["components"]["schemas"]["Error"]
     assert set(envelope["properties"]) == {"error"}
     detail = schema["components"]["schemas"]["ErrorDetail"]
-    assert set(detail["properties"]) == {"code", "message", "fields"}
+    assert set(detail["properties"]) == {"code", "message", "fields", "limit"}
     assert set(detail["required"]) == {"code", "message"}
 
 
@@ -231,7 +232,9 @@ def test_the_schema_describes_lists_as_pages(schema, path, method):
     page = resolve(schema, response["content"]["application/json"]["schema"])
 
     assert page["type"] == "object"
-    assert set(page["properties"]) == {"results", "next", "previous"}
+    # A search page also says whether the server's time budget cut it short.
+    extra = {"complete"} if path.endswith("/search") else set()
+    assert set(page["properties"]) == {"results", "next", "previous"} | extra
     assert page["properties"]["results"]["type"] == "array"
     assert page["properties"]["next"]["nullable"] is True
     assert page["properties"]["previous"]["nullable"] is True

@@ -118,6 +118,19 @@ ErrorSerializer = inline_serializer(
                     required=False,
                     help_text="Validation errors only: each bad field and its messages.",
                 ),
+                "limit": inline_serializer(
+                    name="ErrorLimit",
+                    fields={
+                        "max_clauses": serializers.IntegerField(
+                            help_text="The most search clauses a query may need."
+                        ),
+                        "clauses": serializers.IntegerField(
+                            help_text="The search clauses this query needs."
+                        ),
+                    },
+                    required=False,
+                    help_text="`query_too_complex` only: the limit the query went over.",
+                ),
             },
         )
     },

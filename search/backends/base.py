@@ -40,9 +40,9 @@ class SearchHits:
     """What a backend found, and where it stopped looking if it stopped early.
 
     ``stopped_at`` is set when the backend bounds the work of one request (the SQL backend
-    scans a window of messages) and ran out of it before finding ``size`` hits: the search goes
-    on strictly after that key, in the same order. None means it looked through everything
-    that way.
+    scans windows of messages within a time budget) and ran out of it before finding ``size``
+    hits: the search goes on strictly after that key, in the same order. None means it looked
+    through everything that way.
     """
 
     hits: list[SearchHit]
@@ -63,11 +63,13 @@ class SearchBackend(Protocol):
         size: int,
         after: SortKey | None = None,
         backwards: bool = False,
+        budget_ms: float | None = None,
     ) -> SearchHits:
         """At most ``size`` hits following ``after`` in the backend's order.
 
         With ``backwards`` the order is reversed: the hits that come just before ``after``,
-        nearest first. A backend may stop early (``SearchHits.stopped_at``).
+        nearest first. A backend may stop early (``SearchHits.stopped_at``) once it has spent
+        ``budget_ms`` looking (the SQL backend; its default budget when None).
         """
 
     def key_from_cursor(self, values: list[Any]) -> SortKey:
@@ -76,14 +78,29 @@ class SearchBackend(Protocol):
 
 @dataclass(frozen=True)
 class Position:
-    """Where a page starts: just after ``key`` (``forward``), or just before it."""
+    """Where a page starts: just after ``key`` (``forward``), or just before it.
+
+    ``behind``: whether a match may lie on the side the page does not read (at or before
+    ``key`` in the order it reads): the pages that led here saw one, or did not look. It
+    decides whether the page links back, without searching that side again. A cursor made
+    before it was carried says yes.
+    """
 
     key: SortKey
     forward: bool
+    behind: bool = True
+    # How many pages in a row, up to this one, the backend's time budget cut short.
+    cuts: int = 0
 
 
 def cursor_encode(*, backend: str, position: Position) -> str:
-    payload = {"b": backend, "d": "n" if position.forward else "p", "k": list(position.key)}
+    payload = {
+        "b": backend,
+        "d": "n" if position.forward else "p",
+        "k": list(position.key),
+        "m": int(position.behind),
+        "c": position.cuts,
+    }
     raw = json.dumps(payload, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
@@ -101,7 +118,15 @@ def cursor_decode(cursor: str, *, backend: SearchBackend) -> Position:
             raise ValueError("cursor of another backend")
         if payload.get("d") not in ("n", "p") or not isinstance(payload.get("k"), list):
             raise ValueError("malformed cursor")
-        return Position(key=backend.key_from_cursor(payload["k"]), forward=payload["d"] == "n")
+        cuts = payload.get("c", 0)
+        if payload.get("m", 1) not in (0, 1) or type(cuts) is not int or not 0 <= cuts <= 64:
+            raise ValueError("malformed cursor")
+        return Position(
+            key=backend.key_from_cursor(payload["k"]),
+            forward=payload["d"] == "n",
+            behind=payload.get("m", 1) == 1,
+            cuts=cuts,
+        )
     # JSON nested too deep to decode (a forged cursor) raises RecursionError, not ValueError.
     except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
         raise ApiError(

@@ -10,6 +10,8 @@ The request for one page, for terms ``t1 … tn`` (folded with search.terms.text
   grams (combining marks, say) from matching nothing. Each term is cut to ``SCORING_TERM_MAX``
   characters there, which bounds the clauses of a long query; the filter still checks it whole.
   With only short terms there is no ``must``: every match scores 0, and number decides.
+  search.complexity counts the clauses of this request; the selector refuses a query over the
+  limit before any backend runs.
 - ``sort``: score, then number, both descending; ``search_after`` carries the previous page's
   last ``[score, number]``, and a page backwards sorts ascending from its first. Scores depend on
   the query and the message only (search.documents), so a cursor stays exact between pages.
@@ -31,12 +33,11 @@ from core.errors import ServiceUnavailable
 from core.pagination import MAX_NUMBER
 from messages_app.models import Message
 from search.backends.base import SearchHit, SearchHits, SearchScope, SortKey
+from search.complexity import SCORING_TERM_MAX, folded_terms
 from search.documents import NGRAM_MIN, MessageDocument, chat_key
-from search.terms import text_fold
 
 logger = logging.getLogger(__name__)
 
-SCORING_TERM_MAX = 16
 RETURNED_FIELDS = ["number", "body", "created_at", "updated_at"]
 PING_TIMEOUT_SECONDS = 2.0
 
@@ -63,7 +64,7 @@ def search_body(
     backwards: bool = False,
 ) -> dict[str, Any]:
     """The body of ``POST /<index>/_search`` for one page (see the module docstring)."""
-    folded = list(dict.fromkeys(text_fold(term) for term in terms))
+    folded = folded_terms(terms)
     filters: list[dict[str, Any]] = [{"term": {"chat": chat}}]
     filters += [
         {"wildcard": {"body_folded": {"value": f"*{wildcard_escape(term)}*"}}} for term in folded
@@ -118,6 +119,7 @@ class ElasticsearchSearchBackend:
         size: int,
         after: SortKey | None = None,
         backwards: bool = False,
+        budget_ms: float | None = None,  # Elasticsearch is bounded by its clause limit instead
     ) -> SearchHits:
         key = chat_key(scope.token, scope.chat_number)
         body = search_body(chat=key, terms=terms, size=size, after=after, backwards=backwards)

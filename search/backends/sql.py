@@ -6,12 +6,16 @@ descending, so the database walks the ``(chat, number)`` unique index backwards 
 and stops at the page size. SQL does not score; the newest match comes first.
 
 **Bounded cost.** A term that is rare or absent would make that walk read the whole chat (a
-million messages: 3 to 4 s). So one call reads at most ``SEARCH_SQL_SCAN_WINDOW`` message numbers
-(a range of the index, newest first): when the window runs out before the page is full it
-answers what it found and where it stopped (``SearchHits.stopped_at``), and the selector hands
-the client a ``next`` cursor from there. Every request then costs about the same, results stay
-exact, and a client that follows ``next`` sees every match once; a page may hold fewer hits
-than asked for, or none, and still have a ``next``. docs/search.md says why this design.
+million messages: 3 to 4 s). So one call scans the chat in windows of message numbers (each a
+range of the index, one query: a quarter of ``SEARCH_SQL_SCAN_WINDOW`` first, then twice the
+last, up to the setting), newest first, window after window, until
+the page is full, the chat has no more numbers that way, or ``SEARCH_SQL_TIME_BUDGET_MS`` is
+spent. When the budget runs out first it answers what it found and where it stopped
+(``SearchHits.stopped_at``), and the selector hands the client a ``next`` cursor from there and
+marks the page incomplete. A request then costs about the budget at most, results stay exact,
+and a client that follows ``next`` sees every match once; a page holds fewer hits than asked
+for, or none, only when the budget ran out (and says so) or no match remains. docs/search.md
+says why this design.
 
 ``FOLD`` must compare exactly apart from case, which neither database does by default:
 
@@ -23,6 +27,7 @@ than asked for, or none, and still have a ``next``. docs/search.md says why this
   registered on every SQLite connection and used instead; ``LIKE`` then only sees lowercase.
 """
 
+import time
 from typing import Any
 
 from django.conf import settings
@@ -65,6 +70,23 @@ class Fold(Func):
         return super().as_sql(compiler, connection, function=SQLITE_FOLD_FUNCTION, **extra)
 
 
+# A request's first window is this fraction of SEARCH_SQL_SCAN_WINDOW, and each next one twice
+# the last, up to the setting: a first page stops close to its budget, even on a loaded machine
+# where one full window alone would take longer, and a long scan still reads large windows.
+FIRST_WINDOW_DIVISOR = 4
+
+
+def _spent(window_started: float, growth: float, deadline: float) -> bool:
+    """Whether the next window (``growth`` times the last one's size) would end past the
+    deadline, at the pace of the last one.
+
+    Stopping before the window that would overrun keeps a request within its budget (but for
+    its first window, which always runs), rather than up to a whole window over it.
+    """
+    now = time.monotonic()
+    return now + (now - window_started) * growth > deadline
+
+
 class SqlSearchBackend:
     name = "sql"
 
@@ -80,36 +102,59 @@ class SqlSearchBackend:
         size: int,
         after: SortKey | None = None,
         backwards: bool = False,
+        budget_ms: float | None = None,
     ) -> SearchHits:
-        window = settings.SEARCH_SQL_SCAN_WINDOW
+        if budget_ms is None:
+            budget_ms = settings.SEARCH_SQL_TIME_BUDGET_MS
+        deadline = time.monotonic() + budget_ms / 1000
+        largest = settings.SEARCH_SQL_SCAN_WINDOW
+        window = max(1, largest // FIRST_WINDOW_DIVISOR)
         in_chat = index_force(Message.objects.filter(chat_id=scope.chat_id), MESSAGES_NUMBER_INDEX)
+        newest = in_chat.aggregate(highest=Max("number"))["highest"] or 0
+        hits: list[SearchHit] = []
         if backwards:
-            # Oldest first from just above ``after``: numbers after+1 .. after+window.
-            low = after[0] if after is not None else 0
-            high = low + window + 1
-            rows = in_chat.filter(number__gt=low, number__lt=high)
-        else:
-            # Newest first from just below ``after`` (or the newest message).
-            if after is not None:
-                high = after[0]
-            else:
-                high = (in_chat.aggregate(highest=Max("number"))["highest"] or 0) + 1
-            low = max(0, high - window - 1)
-            rows = in_chat.filter(number__lt=high, number__gt=low)
-        rows = rows.alias(body_folded=Fold("body"))
+            # Oldest first from just above ``after``: windows after+1 .. after+window, and up.
+            edge = after[0] if after is not None else 0
+            while edge < newest:
+                started = time.monotonic()
+                high = edge + window + 1
+                hits += self._window(in_chat, terms, edge, high, size - len(hits), backwards)
+                edge = high - 1
+                if len(hits) >= size:
+                    return SearchHits(hits=hits)
+                grown = min(largest, window * 2)
+                if edge < newest and _spent(started, grown / window, deadline):
+                    return SearchHits(hits=hits, stopped_at=(edge,))
+                window = grown
+            return SearchHits(hits=hits)
+        # Newest first from just below ``after`` (or the newest message), window after window.
+        # (Never above the newest: a forged cursor far past it would only scan empty windows.)
+        edge = min(after[0], newest + 1) if after is not None else newest + 1
+        while edge > 1:
+            started = time.monotonic()
+            low = max(0, edge - window - 1)
+            hits += self._window(in_chat, terms, low, edge, size - len(hits), backwards)
+            edge = low + 1
+            if len(hits) >= size:
+                return SearchHits(hits=hits)
+            grown = min(largest, window * 2)
+            if edge > 1 and _spent(started, grown / window, deadline):
+                return SearchHits(hits=hits, stopped_at=(edge,))
+            window = grown
+        return SearchHits(hits=hits)
+
+    @staticmethod
+    def _window(
+        in_chat: Any, terms: list[str], low: int, high: int, size: int, backwards: bool
+    ) -> list[SearchHit]:
+        """The matches numbered strictly between ``low`` and ``high``, at most ``size``."""
+        rows = in_chat.filter(number__gt=low, number__lt=high).alias(body_folded=Fold("body"))
         for term in terms:
             # The term is folded by the database too, by the very function that folds the
             # body, so the two sides agree even on characters Python folds differently.
             rows = rows.filter(body_folded__contains=Fold(Value(term)))
-        found = list(rows.order_by("number" if backwards else "-number")[:size])
-        hits = [SearchHit(key=(message.number,), message=message) for message in found]
-        if len(hits) >= size:
-            return SearchHits(hits=hits)
-        if backwards:
-            newest = in_chat.aggregate(highest=Max("number"))["highest"] or 0
-            more = high <= newest
-            return SearchHits(hits=hits, stopped_at=(high - 1,) if more else None)
-        return SearchHits(hits=hits, stopped_at=(low + 1,) if low > 0 else None)
+        found = rows.order_by("number" if backwards else "-number")[:size]
+        return [SearchHit(key=(message.number,), message=message) for message in found]
 
     def key_from_cursor(self, values: list[Any]) -> SortKey:
         if len(values) != 1 or type(values[0]) is not int or not 0 <= values[0] <= MAX_NUMBER:

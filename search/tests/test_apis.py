@@ -151,7 +151,7 @@ def test_a_chat_accepted_but_not_persisted_yet_gives_an_empty_page(api_client) -
     )
 
     assert response.status_code == 200
-    assert response.json() == {"results": [], "next": None, "previous": None}
+    assert response.json() == {"results": [], "next": None, "previous": None, "complete": True}
 
 
 def test_other_methods_are_405(api_client, chat_factory) -> None:

@@ -158,7 +158,9 @@ def _follow(chat: Chat, query: str, *, limit: int, forward: bool = True, cursor=
 
 @pytest.fixture
 def small_window(settings):
-    settings.SEARCH_SQL_SCAN_WINDOW = 5
+    """First windows of 5 numbers, and no time budget: each request scans exactly one."""
+    settings.SEARCH_SQL_SCAN_WINDOW = 20  # a first window of 5
+    settings.SEARCH_SQL_TIME_BUDGET_MS = 0
 
 
 def test_a_bounded_scan_still_visits_every_match_once_in_order(chat_factory, small_window) -> None:
