@@ -11,8 +11,8 @@ Chats are not deleted on their own: the allocator (pipeline.numbering) answers "
 for every number it handed out, so a POST to a deleted chat would be accepted and recreate it.
 An application is forgotten by the allocator once its rows are gone: its token answers 404.
 Rows that the API accepted for it while it was being deleted are dropped by the drain (it logs
-each one: "application … is gone"). Its documents are removed from the search index, if there
-is one, by a delete-by-query that Elasticsearch runs in the background.
+each one: "application … is gone"). ``application_deleting`` goes out before the first row:
+search records it and removes the application's documents once its rows are all gone.
 """
 
 import logging
@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from applications.models import Application
+from applications.signals import application_deleting
 from chatapi.admin_pagination import COUNT_CAP, capped_count
 from chatapi.redis_client import redis_connection
 from chats.models import Chat
 from messages_app.models import Message
 from pipeline.keys import application_key
-from search.indexing import application_unindex
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,10 @@ def application_delete(
 ) -> tuple[int, int]:
     """Delete the application's messages, chats and row, a batch per transaction; then tell
     the allocator. Returns how many chats and messages were deleted. Safe to run again."""
+    with transaction.atomic():
+        application_deleting.send(
+            sender=Application, application_id=application.pk, token=application.token
+        )
     chats = messages = 0
     last_chat_id = 0
     while True:
@@ -101,7 +105,6 @@ def application_delete(
         chats += Chat.objects.filter(pk__in=late).delete()[0]
         Application.objects.filter(pk=application.pk).delete()
     _allocator_forget(application.token)
-    application_unindex(token=application.token)
     logger.info(
         "deleted application %s… with %d chats and %d messages",
         application.token[:8],

@@ -2,8 +2,10 @@
 
 Writing is idempotent: rows are inserted only where none exists, so a batch written twice (a
 lease that ran out on a slow drain) changes nothing, and can never undo an edit made since.
-After the commit, and only then: the allocator learns what SQL now covers, the journal entries
-are cleared, the counts are marked stale and the messages are queued for indexing.
+Inside the transaction, ``messages_persisted`` / ``messages_edited`` tell search what to index
+(it records it in its outbox, which commits with the rows). After the commit, and only then:
+the allocator learns what SQL now covers, the journal entries are cleared and the counts are
+marked stale.
 """
 
 import logging
@@ -14,11 +16,11 @@ from django.db import connection, transaction
 from applications.models import Application
 from chats.models import Chat
 from messages_app.models import Message
+from messages_app.signals import messages_edited, messages_persisted
 from pipeline import counters
 from pipeline.journal import journal_clear
 from pipeline.numbering import numbers_persisted
 from pipeline.records import ChatRecord, MessageRecord
-from search.indexing import messages_index_later
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +28,7 @@ logger = logging.getLogger(__name__)
 def records_persist(records: list[ChatRecord | MessageRecord]) -> None:
     """Write a drained batch, chats and messages, in one transaction.
 
-    The after-commit work (numbers_persisted, journal_clear, counters, indexing) runs after
+    The after-commit work (numbers_persisted, journal_clear, counters) runs after
     that one commit, the chats' first; none of it runs if the batch rolls back.
     """
     chats = [r for r in records if isinstance(r, ChatRecord)]
@@ -162,9 +164,11 @@ def messages_persist(*, records: list[MessageRecord]) -> None:
             [r.to_model(chat_id=chat_ids[(application_ids[r.token], r.chat_number)]) for r in kept],
             ignore_conflicts=True,
         )
+        index_keys = [(chat_ids[(application_ids[r.token], r.chat_number)], r.number) for r in kept]
+        # A batch written again names its rows again: indexing them twice changes nothing.
+        messages_persisted.send(sender=Message, keys=index_keys)
     entries = [r.entry for r in records]
     changed_applications = {app_id for app_id, _ in missing}
-    index_keys = [(chat_ids[(application_ids[r.token], r.chat_number)], r.number) for r in kept]
     persisted = [(r.token, r.chat_number, r.number) for r in kept]
 
     def after_commit() -> None:
@@ -173,7 +177,6 @@ def messages_persist(*, records: list[MessageRecord]) -> None:
         counters.changes_mark(
             application_ids=changed_applications, chat_ids={chat_id for chat_id, _ in index_keys}
         )
-        messages_index_later(keys=index_keys)
 
     transaction.on_commit(after_commit, robust=True)
 
@@ -181,11 +184,12 @@ def messages_persist(*, records: list[MessageRecord]) -> None:
 def message_body_write(*, chat_id: int, number: int, body: str, updated_at: datetime) -> bool:
     """Apply an edit to a persisted message unless a later one already landed; whether it was.
 
-    The row is indexed again after the commit.
+    ``messages_edited`` goes out in the same transaction as the UPDATE.
     """
-    changed = Message.objects.filter(
-        chat_id=chat_id, number=number, updated_at__lte=updated_at
-    ).update(body=body, updated_at=updated_at)
-    if changed:
-        transaction.on_commit(lambda: messages_index_later(keys=[(chat_id, number)]), robust=True)
+    with transaction.atomic():
+        changed = Message.objects.filter(
+            chat_id=chat_id, number=number, updated_at__lte=updated_at
+        ).update(body=body, updated_at=updated_at)
+        if changed:
+            messages_edited.send(sender=Message, keys=[(chat_id, number)])
     return bool(changed)

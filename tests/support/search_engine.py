@@ -149,7 +149,10 @@ class _Process:
         self.log_path = log_path
         self._log: IO[bytes] = log_path.open("ab")
         self.popen = subprocess.Popen(  # noqa: S603 (our own command lines)
-            args, stdin=subprocess.PIPE, stdout=self._log, stderr=subprocess.STDOUT,
+            args,
+            stdin=subprocess.PIPE,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
