@@ -114,7 +114,11 @@ def _messages_drain(*, deadline: float, renew: Callable[[], object]) -> tuple[in
 
 
 def _removals_drain() -> int:
-    """Drop the documents of every application whose rows are all gone; how many."""
+    """Drop the documents of every application whose rows are all gone; how many.
+
+    An application still there is still being deleted: its messages may yet be indexed, so
+    its row waits (a deletion interrupted halfway waits, visibly, until it is run again).
+    """
     pending = list(PendingApplicationRemoval.objects.order_by("pk"))
     if not pending:
         return 0
@@ -123,14 +127,11 @@ def _removals_drain() -> int:
             "pk", flat=True
         )
     )
-    removed = 0
-    for row in pending:
-        if row.application_id in alive:  # still being deleted: its messages may be indexed
-            continue
-        application_unindex(token=row.token)
-        PendingApplicationRemoval.objects.filter(token=row.token).delete()
-        removed += 1
-    return removed
+    gone = {row.token for row in pending if row.application_id not in alive}
+    for token in sorted(gone):
+        application_unindex(token=token)
+        PendingApplicationRemoval.objects.filter(token=token).delete()
+    return len(gone)
 
 
 def messages_for_index() -> QuerySet[Message]:

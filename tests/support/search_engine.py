@@ -83,6 +83,9 @@ def wait_for_http(url: str, timeout: float) -> None:
 
 class _ProxyHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: with Nagle's algorithm on, the client's delayed
+    # ACK held every answer with a body for 40 ms.
+    disable_nagle_algorithm = True
     upstream: tuple[str, int] = ("127.0.0.1", 9200)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base's name)
