@@ -135,8 +135,9 @@ def es_silent() -> Iterator[str]:
     """Search and indexing pointed at an engine that accepts connections and never answers."""
     silent = SilentEngine()
     try:
-        with elasticsearch_settings(silent.url, request_timeout=1), override_settings(
-            SEARCH_INDEX_TIMEOUT=1.0
+        with (
+            elasticsearch_settings(silent.url, request_timeout=1),
+            override_settings(SEARCH_INDEX_TIMEOUT=1.0),
         ):
             yield silent.url
     finally:

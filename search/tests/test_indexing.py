@@ -11,7 +11,6 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.db import transaction
-from django.test import override_settings
 from django.utils import timezone
 
 from chats.tests.factories import ChatFactory
@@ -51,10 +50,14 @@ def _found(chat, query: str) -> list[tuple[int, str]]:
 
 def _indexed_body(chat, number: int) -> str | None:
     token = chat.application.token
-    document = es_client().options(ignore_status=404).get(
-        index=index_name(),
-        id=message_document_id(token, chat.number, number),
-        routing=f"{token}-{chat.number}",
+    document = (
+        es_client()
+        .options(ignore_status=404)
+        .get(
+            index=index_name(),
+            id=message_document_id(token, chat.number, number),
+            routing=f"{token}-{chat.number}",
+        )
     )
     return document["_source"]["body"] if document.get("found") else None
 
@@ -304,7 +307,8 @@ def test_an_application_deletion_is_recorded_before_its_rows_go(real_es, chat_fa
 
 def test_status_and_lag_say_what_is_pending(real_es, capsys) -> None:
     assert index_lag_seconds() == 0.0
-    PendingMessage.objects.create(chat_id=1, number=1, recorded_at=timezone.now() - timedelta(seconds=30))
+    long_ago = timezone.now() - timedelta(seconds=30)
+    PendingMessage.objects.create(chat_id=1, number=1, recorded_at=long_ago)
     PendingMessage.objects.create(chat_id=1, number=2)
     PendingApplicationRemoval.objects.create(application_id=9, token="t" * 64)
 
