@@ -8,6 +8,7 @@ sweep every SEARCH_SWEEP_SECONDS) sends them.
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
 from chatapi.redis_client import redis_connection, redis_key
 from search import indexing, outbox
@@ -23,13 +24,23 @@ def _queued_marker() -> str:
     return redis_key("search", "drain-queued")
 
 
+def _engine_failed_marker() -> str:
+    return redis_key("search", "engine-failed")
+
+
 def drain_request_once() -> None:
     """Queue a drain unless one is queued and has not started: a burst of commits queues one.
 
     The drain deletes the marker as it starts, before it reads the outbox, so rows committed
     after that read always find either a queued drain or no marker (and queue one).
+
+    While the engine is failing, commits queue nothing: beat's sweep keeps trying, once per
+    SEARCH_SWEEP_SECONDS, instead of a drain per commit that fails at once.
     """
-    if redis_connection().set(_queued_marker(), 1, nx=True, px=DRAIN_QUEUED_MARKER_MS):
+    redis = redis_connection()
+    if redis.exists(_engine_failed_marker()):
+        return
+    if redis.set(_queued_marker(), 1, nx=True, px=DRAIN_QUEUED_MARKER_MS):
         outbox_drain_task.delay()
 
 
@@ -40,10 +51,15 @@ def outbox_drain_task() -> dict[str, int | bool]:
     Acknowledged on receipt: a drain that dies is not redelivered, the next one picks its rows
     up.
     """
-    redis_connection().delete(_queued_marker())
+    redis = redis_connection()
+    redis.delete(_queued_marker())
     done = indexing.outbox_drain()
     # Out of time: the next drain goes on at once. The engine down or refusing: beat's sweep
     # tries again at its pace, rather than a loop of drains that fail.
+    if done.failed:
+        redis.set(_engine_failed_marker(), 1, px=int(settings.SEARCH_SWEEP_SECONDS * 1000))
+    elif not done.skipped:
+        redis.delete(_engine_failed_marker())
     if done.out_of_time:
         drain_request_once()
     return {
