@@ -185,7 +185,7 @@ class OsmemEngine:
         self.process: _Process | None = None
 
     def start(self) -> OsmemEngine:
-        from osmem_server import resolve_binary
+        from osmem_server import resolve_binary  # type: ignore[import-untyped]
 
         args = [resolve_binary(), "--addr", f"127.0.0.1:{self.port}", "--no-ja"]
         args += ["--parent-pid", str(os.getpid())]  # never outlives the test run
