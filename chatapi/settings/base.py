@@ -328,12 +328,13 @@ SEARCH_DRAIN_SECONDS = env.float("SEARCH_DRAIN_SECONDS", default=10.0)
 # Beat queues a drain this often: what a lost task, a dead worker or an engine outage left
 # pending is sent at most this long after the engine answers again.
 SEARCH_SWEEP_SECONDS = env.float("SEARCH_SWEEP_SECONDS", default=2.0)
-CELERY_BEAT_SCHEDULE["search-outbox-sweep"] = {
-    "task": "search.tasks.outbox_drain_task",
-    "schedule": SEARCH_SWEEP_SECONDS,
-    # Sweeps queued while no worker consumed are worthless once the next one is due.
-    "options": {"expires": SEARCH_SWEEP_SECONDS},
-}
+if ELASTICSEARCH_URL:  # the SQL backend has no outbox to sweep
+    CELERY_BEAT_SCHEDULE["search-outbox-sweep"] = {
+        "task": "search.tasks.outbox_drain_task",
+        "schedule": SEARCH_SWEEP_SECONDS,
+        # Sweeps queued while no worker consumed are worthless once the next one is due.
+        "options": {"expires": SEARCH_SWEEP_SECONDS},
+    }
 # --- end of Search -------------------------------------------------------------------------------
 
 # Django REST framework
