@@ -58,32 +58,56 @@ class DrainOutcome:
 def outbox_drain(*, seconds: float | None = None) -> DrainOutcome:
     """Send the outbox to the engine, in bulk, for at most ``seconds`` (SEARCH_DRAIN_SECONDS).
 
-    Never raises for the engine: an outage ends the drain with the rows still pending.
+    One drain at a time. A drain that finds the lock taken leaves a "drain again" mark for the
+    one holding it, which goes round once more before it stops, and checks the mark again
+    after it let go of the lock: rows committed while a drain was running never wait for
+    beat's sweep. Never raises for the engine: an outage ends the drain, rows still pending.
     """
     if not settings.ELASTICSEARCH_URL:
         return DrainOutcome()
-    lock = redis_connection().lock(redis_key("search", "drain-lock"), timeout=DRAIN_LOCK_SECONDS)
-    if not lock.acquire(blocking=False):
-        return DrainOutcome(skipped=True)
+    redis = redis_connection()
+    again = redis_key("search", "drain-again")
+    redis.set(again, 1, ex=DRAIN_LOCK_SECONDS)
     deadline = time.monotonic() + (settings.SEARCH_DRAIN_SECONDS if seconds is None else seconds)
+    done = DrainOutcome(skipped=True)
+    while True:
+        lock = redis.lock(redis_key("search", "drain-lock"), timeout=DRAIN_LOCK_SECONDS)
+        if not lock.acquire(blocking=False):
+            return done
+        try:
+            while redis.delete(again):
+                done = _drain_round(done, deadline=deadline, renew=lock.reacquire)
+                if done.failed or done.out_of_time:
+                    return done
+        finally:
+            try:
+                lock.release()
+            except LockError:  # held past its timeout and taken by another drain meanwhile
+                pass
+        if not redis.exists(again):
+            return done
+
+
+def _drain_round(
+    before: DrainOutcome, *, deadline: float, renew: Callable[[], object]
+) -> DrainOutcome:
+    """One pass over the outbox, added to what the drain did before it."""
     sent = removed = 0
     try:
         index_ensure()
-        sent, out_of_time, refused = _messages_drain(deadline=deadline, renew=lock.reacquire)
+        sent, out_of_time, refused = _messages_drain(deadline=deadline, renew=renew)
         removed = _removals_drain()
-        return DrainOutcome(
-            sent=sent, removed_applications=removed, out_of_time=out_of_time, failed=refused
-        )
     except (ApiError, TransportError) as exc:
         # The engine is down, hung (a timeout) or refusing: what was acknowledged is gone from
         # the outbox, the rest waits for the next drain.
         logger.warning("search outbox drain stopped: %r; the rest stays pending", exc)
-        return DrainOutcome(sent=sent, removed_applications=removed, failed=True)
-    finally:
-        try:
-            lock.release()
-        except LockError:  # held past its timeout and taken by another drain meanwhile
-            pass
+        out_of_time, refused = False, True
+    return DrainOutcome(
+        sent=before.sent + sent,
+        removed_applications=before.removed_applications + removed,
+        out_of_time=out_of_time,
+        failed=refused,
+    )
 
 
 def _messages_drain(*, deadline: float, renew: Callable[[], object]) -> tuple[int, bool, bool]:
