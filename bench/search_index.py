@@ -43,7 +43,7 @@ from typing import Any
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from persistence import lag_probe  # noqa: E402
+from persistence import _SeenPoller, lag_probe, percentile  # noqa: E402
 from run import HOST, Api, free_port  # noqa: E402
 from stack import (  # noqa: E402
     PYTHON,
@@ -110,9 +110,14 @@ def service_env(stack: Stack, args: argparse.Namespace, engine_url: str) -> dict
 
 
 class IndexPoller:
-    """Notes the first time each message number of one chat is returned by an osmem search."""
+    """Notes the first time each message number of one chat is returned by an osmem search,
+    and (``rows``, bench/persistence.py's poller) when its row was readable in SQL: the lag
+    splits into persistence and indexing."""
 
-    def __init__(self, engine: SearchEngine, index: str, chat_key: str, interval: float) -> None:
+    def __init__(
+        self, engine: SearchEngine, index: str, chat_key: str, interval: float, rows: Any
+    ) -> None:
+        self.rows = rows
         self.engine = engine
         self.index = index
         self.chat_key = chat_key
@@ -123,6 +128,7 @@ class IndexPoller:
         self._thread = threading.Thread(target=self._run, name="index-poller", daemon=True)
 
     def start(self) -> IndexPoller:
+        self.rows.start()
         self._thread.start()
         return self
 
@@ -152,6 +158,17 @@ class IndexPoller:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+        self.rows.stop()
+
+    def row_to_index_ms(self) -> dict[str, float | None]:
+        """From the row readable in SQL to the document returned by a search, per message."""
+        gaps = [at - self.rows.seen[n] for n, at in self.seen.items() if n in self.rows.seen]
+
+        def ms(p: float) -> float | None:
+            value = percentile(gaps, p)
+            return None if value is None else round(value * 1000, 1)
+
+        return {"p50": ms(50), "p90": ms(90), "p99": ms(99)}
 
 
 def _bodies(engine: SearchEngine, index: str, chat_key: str, numbers: list[int]) -> dict[int, str]:
@@ -313,6 +330,24 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(5)  # the peak's backlog persisted and indexed before the lag is measured
         chat = api.create(f"/api/v1/apps/{token}/chats")["number"]
         print(f"index lag: {rate:.0f} creates/s for {args.duration:.0f} s", flush=True)
+        chat_ids: list[int] = []
+
+        def chat_persisted() -> bool:
+            database = stack.mysql(database=args.database)
+            with contextlib.closing(database), database.cursor() as cursor:
+                cursor.execute(
+                    "SELECT chats.id FROM chats JOIN applications ON applications.id = "
+                    "chats.application_id WHERE applications.token = %s AND chats.number = %s",
+                    (token, chat),
+                )
+                chat_ids.extend(row[0] for row in cursor.fetchall())
+            return bool(chat_ids)
+
+        wait_until(chat_persisted, timeout=30, what="the chat's row")
+        chat_id = chat_ids[0]
+        interval = args.poll_ms / 1000
+        rows = _SeenPoller(lambda: stack.mysql(database=args.database), chat_id, interval)
+        poller = IndexPoller(engine, index, f"{token}-{chat}", interval, rows)
         lag = lag_probe(
             host=HOST,
             port=port,
@@ -324,9 +359,10 @@ def main(argv: list[str] | None = None) -> int:
             duration=args.duration,
             clients=args.clients,
             wait_seconds=60,
-            poll_interval=args.poll_ms / 1000,
-            poller=IndexPoller(engine, index, f"{token}-{chat}", args.poll_ms / 1000),
+            poll_interval=interval,
+            poller=poller,
         )
+        lag["row_to_index_ms"] = poller.row_to_index_ms()
         lag["load_average_1m_after"] = round(os.getloadavg()[0], 2)
         results["index_lag"] = lag
         print(json.dumps(lag, indent=2), flush=True)
