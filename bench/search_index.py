@@ -83,6 +83,11 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     add("--key-prefix", default="chatapi-bench-search")
     add("--force-flush", action="store_true")
     add("--label", default="")
+    add(
+        "--search-worker",
+        action="store_true",
+        help="a worker of its own (1 process) for the search queue; the other only persists",
+    )
     return parser.parse_args(argv)
 
 
@@ -302,13 +307,26 @@ def main(argv: list[str] | None = None) -> int:
             env,
         )
         worker = celery_worker_command(
-            python=PYTHON, concurrency=2, hostname=f"{args.key_prefix}@%h", log_level="WARNING"
+            python=PYTHON,
+            concurrency=2,
+            hostname=f"{args.key_prefix}@%h",
+            log_level="WARNING",
+            queues=("celery",) if args.search_worker else ("celery", "search"),
         )
 
         def start_worker() -> None:
             stack.start("celery", worker, env)
 
         start_worker()
+        if args.search_worker:
+            search_worker = celery_worker_command(
+                python=PYTHON,
+                concurrency=1,
+                hostname=f"{args.key_prefix}-search@%h",
+                log_level="WARNING",
+                queues=("search",),
+            )
+            stack.start("celery-search", search_worker, env)
         schedule = stack.logs / "celerybeat-schedule"
         stack.start("beat", celery_beat_command(python=PYTHON, schedule=schedule), env)
         api = Api(port)

@@ -91,10 +91,11 @@ def celery_worker_command(
     pool: str | None = None,
     gossip: bool = True,
     quiet: bool = False,
+    queues: Sequence[str] = WORKER_QUEUES,
 ) -> list[str]:
     """A Celery worker of the project's app. ``quiet`` drops Celery's start-up banner;
     ``gossip=False`` (no mingle, no gossip) starts faster and keeps the worker to itself."""
-    command = [*_celery(python, quiet), "worker", "-Q", ",".join(WORKER_QUEUES)]
+    command = [*_celery(python, quiet), "worker", "-Q", ",".join(queues)]
     if pool is not None:
         command += ["-P", pool]
     command += ["--concurrency", str(concurrency)]
