@@ -266,13 +266,16 @@ def index_ensure() -> None:
     """
     from elasticsearch import BadRequestError
 
+    from search.backends.elasticsearch import es_client
     from search.documents import MessageDocument
 
+    # The drain's short timeout, no retry: a hung engine holds a drain for one request.
+    client = es_client().options(request_timeout=settings.SEARCH_INDEX_TIMEOUT, max_retries=0)
     index = MessageDocument._index
-    if index.exists():
+    if index.exists(using=client):
         return
     try:
-        index.create()
+        index.create(using=client)
     except BadRequestError as exc:  # created by another worker in between
         if exc.error != "resource_already_exists_exception":
             raise
