@@ -32,7 +32,6 @@ import contextlib
 import datetime
 import json
 import os
-import secrets
 import signal
 import sys
 import threading
@@ -43,6 +42,7 @@ from typing import Any
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
+import run  # noqa: E402
 from persistence import _SeenPoller, lag_probe, percentile  # noqa: E402
 from run import HOST, Api, free_port  # noqa: E402
 from stack import (  # noqa: E402
@@ -92,23 +92,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def service_env(stack: Stack, args: argparse.Namespace, engine_url: str) -> dict[str, str]:
+    """bench/run.py's environment, pointed at the engine."""
     return {
-        "PATH": f"{Path(PYTHON).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-        "HOME": os.environ.get("HOME", "/root"),
-        "LANG": "C.UTF-8",
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONWARNINGS": "ignore:No directory at",
-        "DJANGO_SETTINGS_MODULE": "chatapi.settings.production",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "false",
-        "SECURE_HSTS_SECONDS": "0",
-        "SESSION_COOKIE_SECURE": "false",
-        "CSRF_COOKIE_SECURE": "false",
-        "DATABASE_URL": stack.database_url(),
-        "REDIS_URL": args.redis_url,
-        "REDIS_KEY_PREFIX": args.key_prefix,
-        "LOG_LEVEL": "WARNING",
+        **run.service_env(stack, args),
         "ELASTICSEARCH_URL": engine_url,
         "ELASTICSEARCH_INDEX": "chatapi-bench-messages",
     }

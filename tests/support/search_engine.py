@@ -175,23 +175,21 @@ class _Process:
         return self.log_path.read_text(errors="replace")
 
 
-class OsmemEngine:
-    """osmem-server on a free port; its data lives as long as the process does."""
+class _Server:
+    """A process serving HTTP on a free port chosen once: stopped and started on the same one."""
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_path: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_dir / "osmem.log"
+        self.log_path = log_path
         self.process: _Process | None = None
 
-    def start(self) -> OsmemEngine:
-        from osmem_server import resolve_binary  # type: ignore[import-untyped]
+    def command(self) -> list[str]:
+        raise NotImplementedError
 
-        args = [resolve_binary(), "--addr", f"127.0.0.1:{self.port}", "--no-ja"]
-        args += ["--parent-pid", str(os.getpid())]  # never outlives the test run
-        self.process = _Process(args, self.log_path)
+    def start(self) -> None:
+        self.process = _Process(self.command(), self.log_path)
         wait_for_http(self.url, timeout=30)
-        return self
 
     def stop(self) -> None:
         if self.process is not None:
@@ -199,31 +197,29 @@ class OsmemEngine:
             self.process = None
 
 
-class EngineProxy:
+class OsmemEngine(_Server):
+    """osmem-server on a free port; its data lives as long as the process does."""
+
+    def __init__(self, log_dir: Path) -> None:
+        super().__init__(log_dir / "osmem.log")
+
+    def command(self) -> list[str]:
+        from osmem_server import resolve_binary  # type: ignore[import-untyped]
+
+        args = [resolve_binary(), "--addr", f"127.0.0.1:{self.port}", "--no-ja"]
+        return [*args, "--parent-pid", str(os.getpid())]  # never outlives the test run
+
+
+class EngineProxy(_Server):
     """The compatibility proxy in front of ``upstream``, on a port kept across restarts."""
 
     def __init__(self, upstream: str, log_dir: Path) -> None:
         self.upstream = upstream
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_dir / f"proxy-{self.port}.log"
-        self.process: _Process | None = None
+        super().__init__(log_dir / "proxy.log")
 
-    def start(self) -> EngineProxy:
+    def command(self) -> list[str]:
         args = [sys.executable, "-m", "tests.support.search_engine"]
-        args += ["--listen", str(self.port), "--upstream", self.upstream]
-        self.process = _Process(args, self.log_path)
-        wait_for_http(self.url, timeout=30)
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-            self.process = None
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None
+        return [*args, "--listen", str(self.port), "--upstream", self.upstream]
 
 
 class SilentEngine:
@@ -253,7 +249,8 @@ class SearchEngine:
 
     def start(self) -> SearchEngine:
         self.osmem.start()
-        self.proxy = EngineProxy(self.osmem.url, self.osmem.log_path.parent).start()
+        self.proxy = EngineProxy(self.osmem.url, self.osmem.log_path.parent)
+        self.proxy.start()
         return self
 
     def outage_begin(self) -> None:
