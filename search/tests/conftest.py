@@ -30,7 +30,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--es-url",
         default=os.environ.get("ES_URL"),
-        help="A real Elasticsearch to run the shared search cases against (or ES_URL).",
+        help="A real Elasticsearch for the search tests instead of osmem (or ES_URL).",
     )
 
 
