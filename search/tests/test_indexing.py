@@ -205,10 +205,13 @@ def test_one_drain_at_a_time(real_es, redis_clean) -> None:
     try:
         assert outbox_drain().skipped is True
         assert _pending() == [(1, 1)]
+        # The mark the holder goes round once more for (and checks after letting go).
+        assert redis_clean.exists(redis_key("search", "drain-again"))
     finally:
         lock.release()
     assert outbox_drain().skipped is False
     assert _pending() == []
+    assert not redis_clean.exists(redis_key("search", "drain-again"))
 
 
 def test_a_drain_stops_when_its_time_runs_out(real_es, settings) -> None:
