@@ -227,21 +227,38 @@ def messages_bulk_index(messages: Sequence[Message], *, ensure_index: bool = Tru
 
 
 def _bulk_send(messages: Sequence[Message], *, timeout: float) -> dict[str, dict]:
-    """One bulk request; the refused documents by id, with the engine's answer for each."""
+    """One bulk request; the refused documents by id, with the engine's answer for each.
+
+    A 400 for the whole request (one action the engine cannot even parse) is split in halves
+    and sent again, down to that one document, which is then refused alone: one bad row never
+    holds back the others.
+    """
     if not messages:
         return {}
+    from elasticsearch import BadRequestError
     from elasticsearch.helpers import bulk
 
     from search.backends.elasticsearch import es_client
     from search.documents import MessageDocument
 
-    _ok, errors = bulk(
-        es_client().options(request_timeout=timeout, max_retries=0),
-        MessageDocument().get_actions(messages, "index"),
-        chunk_size=len(messages),
-        max_chunk_bytes=200 * 1024 * 1024,
-        raise_on_error=False,
-    )
+    try:
+        _ok, errors = bulk(
+            es_client().options(request_timeout=timeout, max_retries=0),
+            MessageDocument().get_actions(messages, "index"),
+            chunk_size=len(messages),
+            max_chunk_bytes=200 * 1024 * 1024,
+            raise_on_error=False,
+        )
+    except BadRequestError as exc:
+        if len(messages) == 1:
+            document_id = MessageDocument.generate_id(messages[0])
+            logger.warning("the search engine refused document %s: %s", document_id, exc)
+            return {document_id: {"status": 400, "error": str(exc)}}
+        half = len(messages) // 2
+        return {
+            **_bulk_send(messages[:half], timeout=timeout),
+            **_bulk_send(messages[half:], timeout=timeout),
+        }
     refused: dict[str, dict] = {}
     for error in errors if isinstance(errors, list) else []:
         for item in error.values():

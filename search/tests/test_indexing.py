@@ -196,6 +196,21 @@ def test_a_refused_document_stays_pending_and_the_rest_goes(real_es, chat_factor
     assert _indexed_body(chat, 2) is None
 
 
+def test_a_document_that_fails_the_whole_request_is_refused_alone(real_es, chat_factory) -> None:
+    """A version before 1970 is negative: the engine refuses the whole bulk request (400)."""
+    chat = chat_factory(["fine", "too old", "fine too"])
+    Message.objects.filter(chat=chat, number=2).update(updated_at=timezone.now().replace(year=1969))
+    PendingMessage.objects.bulk_create(
+        [PendingMessage(chat_id=chat.pk, number=n) for n in (1, 2, 3)]
+    )
+
+    done = outbox_drain()
+
+    assert (done.sent, done.failed) == (2, True)
+    assert _pending() == [(chat.pk, 2)]
+    assert [_indexed_body(chat, n) for n in (1, 2, 3)] == ["fine", None, "fine too"]
+
+
 def test_one_drain_at_a_time(real_es, redis_clean) -> None:
     from chatapi.redis_client import redis_key
 
