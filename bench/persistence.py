@@ -196,8 +196,12 @@ def lag_probe(
     clients: int,
     wait_seconds: float,
     poll_interval: float = 0.01,
+    poller: Any = None,
 ) -> dict:
     """Post at ``rate`` per second for ``duration`` and measure 201 -> row readable.
+
+    ``poller``: what says when each number became visible, if not SQL's row (an object with
+    ``start()``, ``stop()`` and ``seen``, a dict of number -> monotonic time, as _SeenPoller).
 
     Open loop: request i is due at start + i / rate whatever happened to the others, across
     ``clients`` threads, so a slow server cannot slow the arrivals down (the coordinated
@@ -212,7 +216,7 @@ def lag_probe(
     failures: dict[str, int] = {}
     lock = threading.Lock()
     slots = itertools.count()
-    poller = _SeenPoller(connect, chat_id, poll_interval).start()
+    poller = (poller or _SeenPoller(connect, chat_id, poll_interval)).start()
     start = time.monotonic() + 0.2
     end = start + duration
 

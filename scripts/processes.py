@@ -77,6 +77,12 @@ def _celery(python: str, quiet: bool) -> list[str]:
     return [python, "-m", "celery", *(["--quiet"] if quiet else []), "-A", CELERY_APP]
 
 
+# The queues every worker consumes: Celery's default one (the pipeline's tasks) and the search
+# indexing's own (SEARCH_QUEUE in chatapi/settings/base.py), which a hung search engine can
+# slow down without holding up persistence's.
+WORKER_QUEUES = ("celery", "search")
+
+
 def celery_worker_command(
     *,
     concurrency: int,
@@ -86,10 +92,11 @@ def celery_worker_command(
     pool: str | None = None,
     gossip: bool = True,
     quiet: bool = False,
+    queues: Sequence[str] = WORKER_QUEUES,
 ) -> list[str]:
     """A Celery worker of the project's app. ``quiet`` drops Celery's start-up banner;
     ``gossip=False`` (no mingle, no gossip) starts faster and keeps the worker to itself."""
-    command = [*_celery(python, quiet), "worker"]
+    command = [*_celery(python, quiet), "worker", "-Q", ",".join(queues)]
     if pool is not None:
         command += ["-P", pool]
     command += ["--concurrency", str(concurrency)]

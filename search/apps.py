@@ -12,12 +12,14 @@ class SearchConfig(AppConfig):
         from applications.signals import application_deleting
         from messages_app.signals import messages_edited, messages_persisted
         from search.backends.sql import sqlite_functions_register
-        from search.receivers import application_deleted_unindex, messages_written_index
+        from search.receivers import on_application_deleting, on_messages_written
 
         connection_created.connect(sqlite_functions_register, dispatch_uid="search-sqlite-fold")
-        messages_persisted.connect(messages_written_index, dispatch_uid="search-index-persisted")
-        messages_edited.connect(messages_written_index, dispatch_uid="search-index-edited")
-        application_deleting.connect(application_deleted_unindex, dispatch_uid="search-unindex")
+        # The write services send these inside their transactions: the outbox rows commit with
+        # the rows they name (search.receivers, search.outbox).
+        messages_persisted.connect(on_messages_written, dispatch_uid="search-outbox-persisted")
+        messages_edited.connect(on_messages_written, dispatch_uid="search-outbox-edited")
+        application_deleting.connect(on_application_deleting, dispatch_uid="search-outbox-removal")
         setting_changed.connect(_elasticsearch_reconfigure, dispatch_uid="search-es-settings")
 
 

@@ -1,19 +1,26 @@
-"""What search hears from the apps below it: messages written and applications deleted.
+"""What search hears from the apps below it (connected in search.apps): messages written and
+applications deleted, inside the writer's transaction.
 
-The signals come inside the writer's transaction; the index is told after it commits.
+The outbox rows (search.outbox) commit or roll back with the rows they name; after the commit a
+drain is requested (search.tasks). Not Celery's ``delay_on_commit``: that hook would raise into
+the writer's commit if the broker refused, before the writer's own after-commit work ran; this
+one is robust and never raises.
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
 
-from search.indexing import application_unindex
-from search.tasks import messages_index_later
+from search.outbox import application_removal_record, messages_record
+from search.tasks import drain_request
 
 
-def messages_written_index(*, keys: list[tuple[int, int]], **kwargs: Any) -> None:
-    transaction.on_commit(lambda: messages_index_later(keys=keys), robust=True)
+def on_messages_written(*, keys: Sequence[tuple[int, int]], **_: Any) -> None:
+    if messages_record(keys=keys):
+        transaction.on_commit(drain_request, robust=True)
 
 
-def application_deleted_unindex(*, token: str, **kwargs: Any) -> None:
-    transaction.on_commit(lambda: application_unindex(token=token), robust=True)
+def on_application_deleting(*, application_id: int, token: str, **_: Any) -> None:
+    if application_removal_record(application_id=application_id, token=token):
+        transaction.on_commit(drain_request, robust=True)

@@ -1,49 +1,83 @@
-"""Thin Celery tasks over search.indexing, and the one place that queues them; they take plain
-data, never model instances."""
+"""Thin Celery tasks over search.indexing, on the queue of their own (settings.SEARCH_QUEUE).
+
+No retries here: the outbox (search.models) is what makes indexing durable. A drain that fails
+or is lost leaves its rows in the table, and the next drain (after the next commit, or beat's
+sweep every SEARCH_SWEEP_SECONDS) sends them.
+"""
 
 import logging
-from collections.abc import Sequence
 
 from celery import shared_task
 from django.conf import settings
 
+from core.redis_client import redis_connection, redis_key
 from search import indexing
 
 logger = logging.getLogger(__name__)
 
-# Keys per indexing task, and so per bulk request from the task.
-INDEX_TASK_BATCH = 500
-
-# Retried with exponential backoff while Elasticsearch is down or refuses writes: writes to the
-# API never wait for it. The countdown stays under CELERY_VISIBILITY_TIMEOUT (300 s) so that the
-# Redis transport does not hand a waiting retry to a second worker; 40 retries span about two
-# and a half hours, after which `manage.py search_reindex` catches the index up.
-# https://docs.celeryq.dev/en/stable/userguide/tasks.html#automatic-retry-for-known-exceptions
-INDEX_TASK_OPTIONS = {
-    "autoretry_for": (Exception,),
-    "retry_backoff": 2,
-    "retry_backoff_max": 240,
-    "retry_jitter": True,
-    "max_retries": 40,
-    "acks_late": True,
-    "reject_on_worker_lost": True,
-}
+# How long a queued drain's marker lives if the drain never starts (a lost message): after
+# that, commits queue drains again. Beat's sweep covers the gap meanwhile.
+DRAIN_QUEUED_MARKER_MS = 5_000
 
 
-@shared_task(**INDEX_TASK_OPTIONS)
-def messages_index_task(keys: list[list[int]]) -> int:
-    """Index the messages named by [chat id, number] pairs; idempotent (search.documents)."""
-    return indexing.messages_index(keys=keys)
+def _queued_marker() -> str:
+    return redis_key("search", "drain-queued")
 
 
-def messages_index_later(*, keys: Sequence[tuple[int, int]]) -> None:
-    """Queue the indexing of these messages; never raises, so the write it follows stands."""
-    if not keys or not settings.ELASTICSEARCH_URL:
+def _engine_failed_marker() -> str:
+    return redis_key("search", "engine-failed")
+
+
+def drain_request_once() -> None:
+    """Queue a drain unless one is queued and has not started: a burst of commits queues one.
+
+    The drain deletes the marker as it starts, before it reads the outbox, so rows committed
+    after that read always find either a queued drain or no marker (and queue one).
+
+    While the engine is failing, commits queue nothing: beat's sweep keeps trying, once per
+    SEARCH_SWEEP_SECONDS, instead of a drain per commit that fails at once.
+    """
+    redis = redis_connection()
+    if redis.exists(_engine_failed_marker()):
         return
-    for start in range(0, len(keys), INDEX_TASK_BATCH):
-        batch = [[chat_id, number] for chat_id, number in keys[start : start + INDEX_TASK_BATCH]]
-        try:
-            messages_index_task.delay(batch)
-        except Exception:
-            # The rows are safe in the database; `manage.py search_reindex` restores the index.
-            logger.exception("could not queue the indexing of %d messages", len(batch))
+    if redis.set(_queued_marker(), 1, nx=True, px=DRAIN_QUEUED_MARKER_MS):
+        outbox_drain_task.delay()
+
+
+@shared_task(acks_late=False)
+def outbox_drain_task() -> dict[str, int | bool]:
+    """Send the search outbox to the engine (search.indexing.outbox_drain).
+
+    Acknowledged on receipt: a drain that dies is not redelivered, the next one picks its rows
+    up.
+    """
+    redis = redis_connection()
+    redis.delete(_queued_marker())
+    done = indexing.outbox_drain()
+    # Out of time: the next drain goes on at once. The engine down or refusing: beat's sweep
+    # tries again at its pace, rather than a loop of drains that fail.
+    if done.failed:
+        redis.set(_engine_failed_marker(), 1, px=int(settings.SEARCH_SWEEP_SECONDS * 1000))
+    elif not done.skipped:
+        redis.delete(_engine_failed_marker())
+    if done.out_of_time:
+        drain_request_once()
+    return {
+        "sent": done.sent,
+        "removed_applications": done.removed_applications,
+        "out_of_time": done.out_of_time,
+        "failed": done.failed,
+        "skipped": done.skipped,
+    }
+
+
+def drain_request() -> None:
+    """Queue a drain unless one is queued and not started yet; never raises (an on-commit
+    hook of search.receivers).
+
+    A failure here costs latency only: the rows are committed, and beat's sweep drains them.
+    """
+    try:
+        drain_request_once()
+    except Exception:
+        logger.warning("could not queue a search outbox drain; beat's sweep will", exc_info=True)

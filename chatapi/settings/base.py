@@ -280,7 +280,7 @@ THROTTLE_CREATE_RATE = env("THROTTLE_CREATE_RATE", default="") or None
 # credentials, or this token as "Authorization: Bearer <token>" when it is set (a scraper's).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # What GET /metrics reads at scrape time besides the processes' instruments, by dotted path.
-METRICS_COLLECTORS = ["pipeline.metrics.JournalCollector"]
+METRICS_COLLECTORS = ["pipeline.metrics.JournalCollector", "search.metrics.IndexLagCollector"]
 # The Celery worker's and beat's own /metrics ports (0: none), on METRICS_ADDR.
 # https://prometheus.github.io/client_python/exporting/http/
 METRICS_WORKER_PORT = env.int("METRICS_WORKER_PORT", default=0)
@@ -332,6 +332,27 @@ SEARCH_SQL_SCAN_WINDOW = env.int("SEARCH_SQL_SCAN_WINDOW", default=20_000)
 # that follows pages cut short in a row gets 8 times more, up to SEARCH_SQL_TIME_BUDGET_MAX_MS.
 SEARCH_SQL_TIME_BUDGET_MS = env.int("SEARCH_SQL_TIME_BUDGET_MS", default=40)
 SEARCH_SQL_TIME_BUDGET_MAX_MS = env.int("SEARCH_SQL_TIME_BUDGET_MAX_MS", default=2500)
+# Indexing: the outbox (search.models), written with the rows, drained in bulk by tasks on a
+# Celery queue of their own, so that a slow or hung engine never holds the workers that persist.
+# Every worker the project starts consumes it (scripts/processes.py celery_worker_command).
+SEARCH_QUEUE = "search"
+CELERY_TASK_ROUTES = {"search.tasks.*": {"queue": SEARCH_QUEUE}}
+# Seconds one bulk request (or delete-by-query) of a drain may take before the drain stops and
+# leaves its rows for the next one: a hung engine holds a worker process this long at most.
+SEARCH_INDEX_TIMEOUT = env.float("SEARCH_INDEX_TIMEOUT", default=5.0)
+# Outbox rows per bulk request, and how long one drain task goes on before it hands over.
+SEARCH_DRAIN_BATCH = env.int("SEARCH_DRAIN_BATCH", default=1000)
+SEARCH_DRAIN_SECONDS = env.float("SEARCH_DRAIN_SECONDS", default=10.0)
+# Beat queues a drain this often: what a lost task, a dead worker or an engine outage left
+# pending is sent at most this long after the engine answers again.
+SEARCH_SWEEP_SECONDS = env.float("SEARCH_SWEEP_SECONDS", default=2.0)
+if ELASTICSEARCH_URL:  # the SQL backend has no outbox to sweep
+    CELERY_BEAT_SCHEDULE["search-outbox-sweep"] = {
+        "task": "search.tasks.outbox_drain_task",
+        "schedule": SEARCH_SWEEP_SECONDS,
+        # Sweeps queued while no worker consumed are worthless once the next one is due.
+        "options": {"expires": SEARCH_SWEEP_SECONDS},
+    }
 # --- end of Search -------------------------------------------------------------------------------
 
 # Django REST framework

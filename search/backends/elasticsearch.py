@@ -9,13 +9,19 @@ The request for one page, for terms ``t1 … tn`` (folded with search.terms.text
   index and gives the score. ``zero_terms_query: all`` keeps a term whose characters all end
   grams (combining marks, say) from matching nothing. Each term is cut to ``SCORING_TERM_MAX``
   characters there, which bounds the clauses of a long query; the filter still checks it whole.
-  With only short terms there is no ``must``: every match scores 0, and number decides.
   search.complexity counts the clauses of this request; the selector refuses a query over the
   limit before any backend runs.
+  With only short terms there is no ``must``: every match scores 0, and number decides.
 - ``sort``: score, then number, both descending; ``search_after`` carries the previous page's
   last ``[score, number]``, and a page backwards sorts ascending from its first. Scores depend on
   the query and the message only (search.documents), so a cursor stays exact between pages.
 - ``routing`` by the chat key: one shard answers.
+- ``_source``: the number only. The page is rendered from the database, in one query for all
+  the hits of a request: the index may hold an older copy of a message (an edit not indexed
+  yet). A hit whose current body no longer has every term is dropped, and the page is filled
+  from the hits after it (more requests, rarely), so a page never shows text a message no
+  longer has, nor a message that no longer matches. After ``REFILL_ROUNDS`` requests the
+  page ends where it stopped (``SearchHits.stopped_at``) and ``next`` goes on from there.
 
 Any failure to get an answer (connection refused, timeout, a 5xx) is a 503 for the client,
 never a 500. A missing index means nothing was ever indexed: an empty page.
@@ -23,7 +29,6 @@ never a 500. A missing index means nothing was ever indexed: an empty page.
 
 import logging
 import math
-from datetime import datetime
 from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
@@ -35,10 +40,13 @@ from messages_app.models import Message
 from search.backends.base import SearchHit, SearchHits, SearchScope, SortKey
 from search.complexity import SCORING_TERM_MAX, folded_terms
 from search.documents import NGRAM_MIN, MessageDocument, chat_key
+from search.terms import text_fold
 
 logger = logging.getLogger(__name__)
 
-RETURNED_FIELDS = ["number", "body", "created_at", "updated_at"]
+RETURNED_FIELDS = ["number"]
+# Engine requests per backend call while hits are dropped as stale (see the module docstring).
+REFILL_ROUNDS = 5
 PING_TIMEOUT_SECONDS = 2.0
 
 
@@ -96,13 +104,10 @@ def search_body(
     return body
 
 
-def _message(source: dict[str, Any]) -> Message:
-    return Message(
-        number=source["number"],
-        body=source["body"],
-        created_at=datetime.fromisoformat(source["created_at"]),
-        updated_at=datetime.fromisoformat(source["updated_at"]),
-    )
+def body_matches(body: str, folded_terms: list[str]) -> bool:
+    """The contract's test, on the current body: every term occurs in it, ignoring case."""
+    folded = text_fold(body)
+    return all(term in folded for term in folded_terms)
 
 
 class ElasticsearchSearchBackend:
@@ -122,22 +127,36 @@ class ElasticsearchSearchBackend:
         budget_ms: float | None = None,  # Elasticsearch is bounded by its clause limit instead
     ) -> SearchHits:
         key = chat_key(scope.token, scope.chat_number)
-        body = search_body(chat=key, terms=terms, size=size, after=after, backwards=backwards)
+        folded = [text_fold(term) for term in terms]
+        hits: list[SearchHit] = []
+        position = after
+        for _ in range(REFILL_ROUNDS):
+            wanted = size - len(hits)
+            body = search_body(
+                chat=key, terms=terms, size=wanted, after=position, backwards=backwards
+            )
+            found = self._request(key, body)
+            if not found:
+                return SearchHits(hits=hits)
+            position = (found[-1]["sort"][0], found[-1]["sort"][1])
+            hits += _current_hits(scope, found, folded)
+            if len(found) < wanted:  # the engine has no more
+                return SearchHits(hits=hits)
+            if len(hits) >= size:
+                return SearchHits(hits=hits[:size])
+        return SearchHits(hits=hits, stopped_at=position)
+
+    def _request(self, key: str, body: dict[str, Any]) -> list[dict[str, Any]]:
         try:
             response = es_client().search(index=index_name(), routing=key, body=body)
         except NotFoundError as exc:
             if exc.error != "index_not_found_exception":
                 raise _unavailable(exc) from exc
             logger.warning("search index %s does not exist yet: nothing is indexed", index_name())
-            return SearchHits(hits=[])
+            return []
         except (ApiError, TransportError) as exc:
             raise _unavailable(exc) from exc
-        return SearchHits(
-            hits=[
-                SearchHit(key=(hit["sort"][0], hit["sort"][1]), message=_message(hit["_source"]))
-                for hit in response["hits"]["hits"]
-            ]
-        )
+        return list(response["hits"]["hits"])
 
     def key_from_cursor(self, values: list[Any]) -> SortKey:
         if len(values) != 2:
@@ -148,6 +167,27 @@ class ElasticsearchSearchBackend:
         if type(number) is not int or not 0 <= number <= MAX_NUMBER:
             raise ValueError("not a message number")
         return (score, number)
+
+
+def _current_hits(
+    scope: SearchScope, found: list[dict[str, Any]], folded_terms: list[str]
+) -> list[SearchHit]:
+    """The engine's hits as the database has them now, in the engine's order; one query.
+
+    A hit whose row is gone (its application being deleted) or whose current body lacks a
+    term (edited since it was indexed) is left out.
+    """
+    numbers = [hit["_source"]["number"] for hit in found]
+    rows = {
+        message.number: message
+        for message in Message.objects.filter(chat_id=scope.chat_id, number__in=numbers)
+    }
+    current = []
+    for hit in found:
+        message = rows.get(hit["_source"]["number"])
+        if message is not None and body_matches(message.body, folded_terms):
+            current.append(SearchHit(key=(hit["sort"][0], hit["sort"][1]), message=message))
+    return current
 
 
 def _unavailable(exc: Exception) -> ServiceUnavailable:

@@ -1,8 +1,8 @@
 """The contract's search semantics as data: one corpus, and what each query must find in it.
 
-Shared by every backend (test_semantics.py): the SQL backend always, Elasticsearch when a real
-cluster is given with ``--es-url`` or ``ES_URL``. Expected bodies are compared as a multiset,
-because only SQL's order (newest first) is the same everywhere.
+Shared by every backend (test_semantics.py): the SQL backend, and the Elasticsearch backend on
+osmem-server (or the cluster ``--es-url`` / ``ES_URL`` names). Expected bodies are compared as a
+multiset, because only SQL's order (newest first) is the same everywhere.
 """
 
 CORPUS = [

@@ -1,9 +1,10 @@
 """A local HTTP server that records requests and answers like Elasticsearch. NOT Elasticsearch.
 
-It parses nothing but the bulk format and checks nothing of what it is sent: the tests that use
-it pin down what this project *sends* (index settings, mappings, queries, bulk actions) and how
-it reads answers and failures. Whether a real cluster then matches the right messages is what
-the shared semantic cases check with ``pytest --es-url=...`` (search/tests/test_semantics.py).
+It parses nothing but the bulk format and checks nothing of what it is sent. It serves what a
+real engine will not do on demand: answer a 500 or a 503, name an alias, fail a given request,
+and pin request sequences. Everything else runs against osmem-server
+(tests/support/harness/search_engine.py); whether an engine matches the right messages is what the
+shared semantic cases check (search/tests/test_semantics.py).
 """
 
 import json

@@ -1,8 +1,8 @@
 """The contract's search semantics (search/tests/cases.py), run on every backend available.
 
 The SQL backend runs here on whichever database DATABASE_URL names (MariaDB and SQLite in CI).
-Elasticsearch runs only against a real cluster (``--es-url`` / ``ES_URL``) and is skipped
-otherwise; the fake server of the other tests cannot say whether a query matches.
+The Elasticsearch backend runs against osmem-server behind its proxy (search/tests/conftest.py),
+or the cluster ``--es-url`` / ``ES_URL`` names: a real engine's analyzers decide what matches.
 """
 
 import pytest

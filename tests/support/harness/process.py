@@ -37,13 +37,19 @@ class _Exited(RuntimeError):
 
 class _GroupExecutor(Executor):
     def __init__(
-        self, command: Sequence[str], *, env: Mapping[str, str], cwd: Path, output: Any
+        self,
+        command: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: Path,
+        output: Any,
+        stdin_open: bool = False,
     ) -> None:
         super().__init__(
             list(command),
             cwd=str(cwd),
             sleep=0.02,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if stdin_open else subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
         )
@@ -85,7 +91,8 @@ class _GroupExecutor(Executor):
 
 class ServiceProcess:
     """``args`` started at once, in a session (so a process group) of its own, its stdin closed
-    and its stdout and stderr in ``log_path``.
+    (or, with ``stdin_open``, a pipe held open until ``stop``: for a server that exits when its
+    stdin closes, as osmem-server does) and its stdout and stderr in ``log_path``.
 
     ``stop`` and ``kill`` reach the whole group (gunicorn's workers, Celery's prefork pool) and
     every descendant that left it.
@@ -100,6 +107,7 @@ class ServiceProcess:
         *,
         cwd: Path = BASE_DIR,
         append: bool = False,
+        stdin_open: bool = False,
     ) -> None:
         """``append``: add to the log file (a server restarted with the same log) rather than
         start it anew."""
@@ -107,7 +115,9 @@ class ServiceProcess:
         self.args = list(args)
         self.log_path = log_path
         self._log = log_path.open("ab" if append else "wb")
-        self._executor = _GroupExecutor(args, env=env, cwd=cwd, output=self._log)
+        self._executor = _GroupExecutor(
+            args, env=env, cwd=cwd, output=self._log, stdin_open=stdin_open
+        )
         self.popen: subprocess.Popen[Any] = self._executor.spawn()
 
     @property
