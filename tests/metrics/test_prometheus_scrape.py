@@ -27,6 +27,7 @@ pytestmark = [
     pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not installed"),
 ]
 
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 TOKEN = "scrape-token-e2e-3f9c2a"
 CHATS = 12
 MESSAGES = 30  # in chat 1
@@ -174,6 +175,24 @@ def test_prometheus_sees_every_create_and_every_persisted_row(stack, prometheus,
         "chatapi_drain_batch_rows_count",
     ):
         assert prometheus.query(f"resets({counter}[5m]) > 0") == [], counter
+    # Every expression of the Grafana dashboard is valid PromQL over these series, and the
+    # panels of what the test caused show it.
+    dashboard = json.loads((DEPLOY / "grafana" / "chatapi-dashboard.json").read_text())
+    answered = {}
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            expression = target["expr"].replace("$__rate_interval", "1m")
+            answered[panel["title"]] = prometheus.query(expression)
+    for title in (
+        "Requests per second by route and status",
+        "Creates accepted per second",
+        "Rows persisted per second",
+        "Journal backlog (rows not persisted yet)",
+        "Oldest unpersisted row",
+        "Dead letters",
+        "Targets up",
+    ):
+        assert answered[title], title
     say(
         f"prometheus saw {CHATS} chats and {MESSAGES} messages accepted and persisted; "
         f"rate {rate:.2f}/s"
