@@ -2,13 +2,14 @@
 a real Redis Cluster in the cluster pass)."""
 
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from applications.tests.factories import ApplicationFactory
 from chats.services import chat_create
 from messages_app.services import message_create
 from pipeline import keys
 from pipeline.dead_letters import dead_letter_from_journal
+from pipeline.drain import journal_drain
 from pipeline.journal import journal_claim
 from pipeline.metrics import JournalCollector, journal_state
 from pipeline.numbering import application_register
@@ -96,3 +97,38 @@ def test_a_redis_that_does_not_answer_reads_as_not_ok(settings):
     settings.REDIS_CLUSTER_NODES = ["127.0.0.1:1"]  # nothing listens on port 1
 
     assert scraped() == {"chatapi_journal_read_ok": 0}
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_a_drain_counts_its_batches_and_the_rows_it_persisted(django_capture_on_commit_callbacks):
+    token = registered()
+    for _ in range(3):
+        chat_accept(token=token)
+    rows, batches = sample("chatapi_drain_batch_rows_sum"), sample("chatapi_drain_batch_rows_count")
+    persisted = sample("chatapi_rows_persisted_total", kind="chat")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        written = journal_drain(keys.partition_of(token), batch_size=2, time_budget_seconds=5)
+
+    assert written == 3
+    assert sample("chatapi_drain_batch_rows_sum") == rows + 3
+    assert sample("chatapi_drain_batch_rows_count") == batches + 2  # a batch of 2, then of 1
+    assert sample("chatapi_drain_batch_duration_seconds_count") >= 2
+    assert sample("chatapi_rows_persisted_total", kind="chat") == persisted + 3
+
+
+def test_accepted_creates_and_reseeds_are_counted(redis_clean):
+    token = registered()
+    chats, reseeds = (
+        sample("chatapi_creates_accepted_total", kind="chat"),
+        sample("chatapi_allocator_reseeds_total", kind="chat"),
+    )
+    chat_accept(token=token)
+    redis_clean.delete(keys.application_key(token))  # the counter lost: the next is reseeded
+    chat_accept(token=token)
+
+    assert sample("chatapi_creates_accepted_total", kind="chat") == chats + 2
+    assert sample("chatapi_allocator_reseeds_total", kind="chat") == reseeds + 1

@@ -2,6 +2,8 @@
 pinned Prometheus with deploy/prometheus, whose targets are the ports and hosts the app
 services really use."""
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +69,25 @@ def test_the_example_env_keeps_the_web_replicas_allowed():
     hosts = set(allowed.removeprefix("ALLOWED_HOSTS=").split(","))
     assert {"chatapi-web-1", "chatapi-web-2"} <= hosts
     assert "METRICS_TOKEN=" in lines
+
+
+def test_the_dashboard_names_only_metrics_the_service_serves():
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from core.metrics import instruments
+    from pipeline.metrics import JournalCollector
+
+    served = {family.name for family in JournalCollector().describe()}
+    for value in vars(instruments).values():
+        if isinstance(value, MetricWrapperBase) and not value._labelvalues:
+            served.add(value._name)
+    dashboard = json.loads((BASE / "deploy" / "grafana" / "chatapi-dashboard.json").read_text())
+    named = set()
+    for panel in dashboard["panels"]:
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            named |= {
+                re.sub(r"_(total|bucket|count|sum)$", "", name)
+                for name in re.findall(r"chatapi_[a-z_]+", target["expr"])
+            }
+    assert named <= served, named - served

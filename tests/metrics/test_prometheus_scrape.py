@@ -8,6 +8,9 @@ port with a one-second scrape interval (tests/support/harness/prometheus.py).
 
 import http.client
 import json
+import os
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +30,7 @@ pytestmark = [
     pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not installed"),
 ]
 
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 TOKEN = "scrape-token-e2e-3f9c2a"
 CHATS = 12
 MESSAGES = 30  # in chat 1
@@ -174,6 +178,24 @@ def test_prometheus_sees_every_create_and_every_persisted_row(stack, prometheus,
         "chatapi_drain_batch_rows_count",
     ):
         assert prometheus.query(f"resets({counter}[5m]) > 0") == [], counter
+    # Every expression of the Grafana dashboard is valid PromQL over these series, and the
+    # panels of what the test caused show it.
+    dashboard = json.loads((DEPLOY / "grafana" / "chatapi-dashboard.json").read_text())
+    answered = {}
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            expression = target["expr"].replace("$__rate_interval", "1m")
+            answered[panel["title"]] = prometheus.query(expression)
+    for title in (
+        "Requests per second by route and status",
+        "Creates accepted per second",
+        "Rows persisted per second",
+        "Journal backlog (rows not persisted yet)",
+        "Oldest unpersisted row",
+        "Dead letters",
+        "Targets up",
+    ):
+        assert answered[title], title
     say(
         f"prometheus saw {CHATS} chats and {MESSAGES} messages accepted and persisted; "
         f"rate {rate:.2f}/s"
@@ -245,3 +267,38 @@ def test_beat_serves_the_tasks_it_sent_on_its_own_port(celery_beat, tmp_path):
         return samples(text).get(sent, 0)
 
     wait_until(lambda: sweeps_sent() >= 2, timeout=30, interval=0.5, what="beat's sweeps")
+
+
+def gunicorn_workers(master: int) -> set[int]:
+    found = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout
+    return {int(pid) for pid in found.split()}
+
+
+def test_a_killed_gunicorn_worker_takes_none_of_the_counts_with_it(service_env, tmp_path):
+    env = {**service_env, "METRICS_TOKEN": TOKEN, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "m")}
+    server, api = server_start(env, tmp_path, "--workers", "3")
+    key = ("chatapi_creates_accepted_total", (("kind", "chat"),))
+    try:
+        token = api.post("/api/v1/apps", {"name": "killed"})["token"]
+        for _ in range(9):
+            api.post(f"/api/v1/apps/{token}/chats")
+        workers = gunicorn_workers(server.popen.pid)
+        assert len(workers) == 3
+
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)  # a worker of the server this test started
+        wait_until(
+            lambda: len(gunicorn_workers(server.popen.pid) - {victim}) == 3,
+            timeout=30,
+            interval=0.2,
+            what="gunicorn to replace the killed worker",
+        )
+
+        for _ in range(20):  # whichever worker answers, the new one included
+            assert samples(metrics_text(api.port, f"Bearer {TOKEN}")[1])[key] == 9
+        for _ in range(3):
+            api.post(f"/api/v1/apps/{token}/chats")
+        for _ in range(20):
+            assert samples(metrics_text(api.port, f"Bearer {TOKEN}")[1])[key] == 12
+    finally:
+        server.stop()
