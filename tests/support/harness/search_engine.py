@@ -130,15 +130,28 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward
 
 
-def proxy_serve(listen_port: int, upstream_url: str) -> None:
+def proxy_serve(listen_port: int, upstream_url: str, parent_pid: int | None = None) -> None:
     host, _, port = upstream_url.removeprefix("http://").rstrip("/").partition(":")
     handler = type("Handler", (_ProxyHandler,), {"upstream": (host, int(port or 80))})
     server = ThreadingHTTPServer(("127.0.0.1", listen_port), handler)
     server.daemon_threads = True
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    if parent_pid is not None:
+        threading.Thread(target=_exit_with, args=(parent_pid, server), daemon=True).start()
     print(f"proxy listening on 127.0.0.1:{listen_port} for {upstream_url}", flush=True)
     server.serve_forever(poll_interval=0.1)
     server.server_close()
+
+
+def _exit_with(parent_pid: int, server: ThreadingHTTPServer) -> None:
+    """Stop serving once ``parent_pid`` is gone: a test run that died never leaves a proxy."""
+    while True:
+        time.sleep(0.5)
+        try:
+            os.kill(parent_pid, 0)
+        except ProcessLookupError:
+            server.shutdown()
+            return
 
 
 # --- the pieces, as the tests and the benchmark start them ------------------------------------
@@ -194,8 +207,14 @@ class EngineProxy(_Server):
         super().__init__(log_dir / "proxy.log")
 
     def command(self) -> list[str]:
-        args = [sys.executable, "-m", "tests.support.harness.search_engine"]
-        return [*args, "--listen", str(self.port), "--upstream", self.upstream]
+        args = [
+            sys.executable,
+            "-m",
+            "tests.support.harness.search_engine",
+            "--listen",
+            str(self.port),
+        ]
+        return [*args, "--upstream", self.upstream, "--parent-pid", str(os.getpid())]
 
 
 class SilentEngine:
@@ -261,8 +280,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--listen", type=int, required=True)
     parser.add_argument("--upstream", required=True)
+    parser.add_argument("--parent-pid", type=int, default=None, help="exit when it is gone")
     args = parser.parse_args()
-    proxy_serve(args.listen, args.upstream)
+    proxy_serve(args.listen, args.upstream, args.parent_pid)
 
 
 if __name__ == "__main__":
