@@ -25,7 +25,6 @@ import http.client
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -33,10 +32,13 @@ import time
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-# As bench/stack.py imports it (one module name for mypy).
+# As bench/stack.py imports them (one module name for mypy).
+sys.path.insert(0, str(BASE_DIR))
 sys.path.insert(0, str(BASE_DIR / "scripts"))
 
-from processes import group_start, group_stop, gunicorn_command  # noqa: E402
+from processes import gunicorn_command  # noqa: E402
+
+from tests.support.harness.process import ServiceProcess, command_run  # noqa: E402
 
 TOKEN = "bench-metrics-token"  # noqa: S105 - a throwaway server's
 CHATS = 20
@@ -66,7 +68,7 @@ def call(
         connection.close()
 
 
-def serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+def serve(env: dict[str, str], port: int, log: Path) -> ServiceProcess:
     command = gunicorn_command(
         bind=f"127.0.0.1:{port}",
         workers=2,
@@ -75,19 +77,20 @@ def serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
         reuse_port=True,
         log_level="warning",
     )
-    process = group_start(command, output=log.open("wb"), env=env, die_with_parent=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    process = ServiceProcess("gunicorn", command, env, log)
+
+    def healthy() -> bool:
         try:
-            if call(port, "GET", "/healthz")[0] == 200:
-                return process
+            return call(port, "GET", "/healthz")[0] == 200
         except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(log.read_text())
+            return False
+
+    process.wait_ready(healthy, timeout=30, what="answer /healthz")
+    return process
 
 
 def wrk(port: int, token: str, seconds: int) -> float:
-    output = subprocess.run(
+    output = command_run(
         [
             "wrk",
             "-t2",
@@ -102,8 +105,7 @@ def wrk(port: int, token: str, seconds: int) -> float:
             "1",
             str(CHATS),
         ],
-        capture_output=True,
-        text=True,
+        timeout=seconds + 60,
         check=True,
     ).stdout
     line = next(line for line in output.splitlines() if line.startswith("WRK_JSON "))
@@ -151,12 +153,9 @@ print((time.process_time() - start) / n * 1000)
 
 
 def cpu_per_create(arm: str, env: dict[str, str], redis_url: str, prefix: str) -> float:
-    output = subprocess.run(
+    output = command_run(
         [sys.executable, "-c", CPU_PER_CREATE, arm, redis_url, prefix],
-        cwd=BASE_DIR,
         env=env,
-        capture_output=True,
-        text=True,
         check=True,
     ).stdout
     return float(output.strip().splitlines()[-1])
@@ -202,9 +201,8 @@ def main() -> int:
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     # The test settings put the database under a "test" name; bench against the file itself.
-    subprocess.run(
+    command_run(
         [sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
-        cwd=BASE_DIR,
         env={**env, "DJANGO_SETTINGS_MODULE": "chatapi.settings.local"},
         check=True,
     )
@@ -255,13 +253,10 @@ def main() -> int:
                         flush=True,
                     )
                 finally:
-                    group_stop(server, timeout=10)
-        increment = subprocess.run(
+                    server.stop(timeout=10)
+        increment = command_run(
             [sys.executable, "-c", INCREMENT],
-            cwd=BASE_DIR,
             env={**env, "PROMETHEUS_MULTIPROC_DIR": str(work / "increment")},
-            capture_output=True,
-            text=True,
             check=True,
         ).stdout.strip()
     finally:

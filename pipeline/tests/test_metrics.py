@@ -13,6 +13,7 @@ from pipeline.drain import journal_drain
 from pipeline.journal import journal_claim
 from pipeline.metrics import JournalCollector, journal_state
 from pipeline.numbering import application_register
+from pipeline.tasks import FOLLOW_UPS
 
 pytestmark = pytest.mark.django_db
 
@@ -106,12 +107,14 @@ def sample(name: str, **labels: str) -> float:
 def test_a_drain_counts_its_batches_and_the_rows_it_persisted(django_capture_on_commit_callbacks):
     token = registered()
     for _ in range(3):
-        chat_accept(token=token)
+        chat_create(token=token)
     rows, batches = sample("chatapi_drain_batch_rows_sum"), sample("chatapi_drain_batch_rows_count")
     persisted = sample("chatapi_rows_persisted_total", kind="chat")
 
     with django_capture_on_commit_callbacks(execute=True):
-        written = journal_drain(keys.partition_of(token), batch_size=2, time_budget_seconds=5)
+        written = journal_drain(
+            keys.partition_of(token), batch_size=2, follow_ups=FOLLOW_UPS, time_budget_seconds=5
+        )
 
     assert written == 3
     assert sample("chatapi_drain_batch_rows_sum") == rows + 3
@@ -126,9 +129,9 @@ def test_accepted_creates_and_reseeds_are_counted(redis_clean):
         sample("chatapi_creates_accepted_total", kind="chat"),
         sample("chatapi_allocator_reseeds_total", kind="chat"),
     )
-    chat_accept(token=token)
+    chat_create(token=token)
     redis_clean.delete(keys.application_key(token))  # the counter lost: the next is reseeded
-    chat_accept(token=token)
+    chat_create(token=token)
 
     assert sample("chatapi_creates_accepted_total", kind="chat") == chats + 2
     assert sample("chatapi_allocator_reseeds_total", kind="chat") == reseeds + 1

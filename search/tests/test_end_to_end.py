@@ -10,7 +10,6 @@ What this proves and what it does not: docs/search.md, "What the tests prove".
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 import uuid
@@ -22,6 +21,7 @@ from urllib.parse import quote
 import pytest
 
 from search.models import PendingApplicationRemoval, PendingMessage
+from tests.support.harness.process import command_run
 from tests.support.harness.search_engine import SearchEngine, SilentEngine
 from tests.support.http import HttpApi
 from tests.support.processes import ServiceProcess, server_start
@@ -62,13 +62,7 @@ class Stack:
 
     def manage(self, *args: str) -> str:
         """``manage.py`` in a process of its own, configured as the servers are."""
-        done = subprocess.run(  # noqa: S603 (our own command)
-            [sys.executable, "manage.py", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = command_run([sys.executable, "manage.py", *args], env=self.env)
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 

@@ -8,9 +8,6 @@ port with a one-second scrape interval (tests/support/harness/prometheus.py).
 
 import http.client
 import json
-import os
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -269,11 +266,6 @@ def test_beat_serves_the_tasks_it_sent_on_its_own_port(celery_beat, tmp_path):
     wait_until(lambda: sweeps_sent() >= 2, timeout=30, interval=0.5, what="beat's sweeps")
 
 
-def gunicorn_workers(master: int) -> set[int]:
-    found = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout
-    return {int(pid) for pid in found.split()}
-
-
 def test_a_killed_gunicorn_worker_takes_none_of_the_counts_with_it(service_env, tmp_path):
     env = {**service_env, "METRICS_TOKEN": TOKEN, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "m")}
     server, api = server_start(env, tmp_path, "--workers", "3")
@@ -282,13 +274,13 @@ def test_a_killed_gunicorn_worker_takes_none_of_the_counts_with_it(service_env, 
         token = api.post("/api/v1/apps", {"name": "killed"})["token"]
         for _ in range(9):
             api.post(f"/api/v1/apps/{token}/chats")
-        workers = gunicorn_workers(server.popen.pid)
+        workers = server.children()
         assert len(workers) == 3
 
         victim = min(workers)
-        os.kill(victim, signal.SIGKILL)  # a worker of the server this test started
+        server.child_kill(victim)  # a worker of the server this test started
         wait_until(
-            lambda: len(gunicorn_workers(server.popen.pid) - {victim}) == 3,
+            lambda: len(server.children() - {victim}) == 3,
             timeout=30,
             interval=0.2,
             what="gunicorn to replace the killed worker",

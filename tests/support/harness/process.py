@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import psutil
 from mirakuru import Executor
 from mirakuru.base import ENV_UUID
 from mirakuru.exceptions import ProcessExitedWithError, TimeoutExpired
@@ -166,6 +167,16 @@ class ServiceProcess:
         self._executor.kill_descendants(signal.SIGKILL)
         self.popen.wait(timeout=10)
         return signalled_at
+
+    def children(self) -> set[int]:
+        """The pids of the process's own children (a gunicorn master's workers)."""
+        return {child.pid for child in psutil.Process(self.pid).children()}
+
+    def child_kill(self, pid: int) -> None:
+        """SIGKILL one child of this process (a worker that dies, its master replaces it)."""
+        if pid not in self.children():
+            raise ValueError(f"{pid} is not a child of {self.name}")
+        os.kill(pid, signal.SIGKILL)
 
     def stop(self, timeout: float = 15) -> int:
         """SIGTERM to the group, up to ``timeout`` s for the process to exit, then SIGKILL to

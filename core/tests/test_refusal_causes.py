@@ -1,5 +1,5 @@
 """The ``cause`` label of ``chatapi_refusals_total``: every refusal the error handler answers is
-counted under one of a fixed set of names (chatapi.errors.refusal_cause)."""
+counted under one of a fixed set of names (core.errors.refusal_cause)."""
 
 import pytest
 import redis
@@ -8,7 +8,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from prometheus_client import REGISTRY
 from rest_framework import exceptions
 
-from chatapi.errors import (
+from core.errors import (
     BacklogFull,
     NotFound,
     ServiceUnavailable,
