@@ -14,6 +14,7 @@ from chatapi.errors import NotFound
 from chats.selectors import chat_find
 from messages_app.models import Message
 from messages_app.selectors import message_find
+from pipeline.events import message_updated_append
 from pipeline.journal import journal_replace
 from pipeline.persist import message_body_write
 from pipeline.records import EditRecord, MessageRecord
@@ -53,6 +54,11 @@ def message_update(
             chat_id=message.chat_id, number=number, body=body, updated_at=edit.updated_at
         ):
             message.body, message.updated_at = edit.body, edit.updated_at
+            message_updated_append(
+                MessageRecord.from_model(
+                    message, token=application.token, chat_number=chat_number
+                )
+            )
             return message
         # A later edit landed first: the row as it now is.
         current = Message.objects.filter(chat_id=message.chat_id, number=number).first()
