@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "messages_app",
     "search",
     "pipeline",
+    "events",
 ]
 
 MIDDLEWARE = [
