@@ -208,7 +208,11 @@ class PartitionReader:
             count=PAGE,
             block=int(settings.EVENTS_READ_BLOCK_MS),
         )
-        for _stream, entries in reply or []:
+        if not reply:
+            # Idle: a stream flushed meanwhile is noticed now, not at its next event.
+            await self._check()
+            return
+        for _stream, entries in reply:
             for stream_id, fields in entries:
                 event = Event.from_entry(stream_id, fields)
                 if event.position.sequence != self.position.sequence + 1:
@@ -228,15 +232,15 @@ class PartitionReader:
     ) -> list[Item]:
         """The subscription's events after ``cursor`` up to ``until`` (where it joined the
         reader), or a reset when the stream no longer holds them continuously."""
-        if cursor.key >= until.key:
-            if cursor.key > until.key:
-                subscription.skip_until = cursor.key
-            return []
         client = self.hub.client()
         if cursor != START:
             found = await client.xrange(self.key, cursor.stream_id, cursor.stream_id)
             if not found or Event.position_of(*found[0]) != cursor:
                 return [Reset("the cursor is older than the events kept, or was lost", until)]
+        if cursor.key >= until.key:
+            if cursor.key > until.key:
+                subscription.skip_until = cursor.key
+            return []
         items: list[Item] = []
         sequence, start = cursor.sequence, f"({cursor.stream_id}"
         while True:
