@@ -5,7 +5,7 @@ to: every client of the event gets the same bytes.
 """
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from chats.apis import chat_created_render
@@ -28,6 +28,7 @@ class Event:
     chat_number: int
     number: int  # the chat's for chat.created, the message's otherwise
     body: bytes  # the SSE event without its id line
+    _frame: bytes = field(init=False, repr=False, compare=False)
 
     @property
     def frame(self) -> bytes:

@@ -157,7 +157,7 @@ class PartitionReader:
         self.partition = partition
         self.key = keys.events_stream_key(partition)
         self.subscriptions: dict[str, set[Subscription]] = collections.defaultdict(set)
-        self.position: Position | None = None
+        self.position = START  # the last entry read (once ``located``)
         self.located = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
@@ -174,7 +174,7 @@ class PartitionReader:
         check = False
         while True:
             try:
-                if self.position is None:
+                if not self.located.is_set():
                     self.position = await self.tail()
                     self.located.set()
                 elif check:
@@ -190,7 +190,6 @@ class PartitionReader:
 
     async def _check(self) -> None:
         """After a lost connection: is the stream still the one that was being read?"""
-        assert self.position is not None
         if self.position == START:
             return
         found = await self.hub.client().xrange(
@@ -199,10 +198,11 @@ class PartitionReader:
         if found and Event.position_of(*found[0]) == self.position:
             return
         self.position = await self.tail()
-        self._broadcast(Reset("the event stream was lost (Redis restarted or was flushed)", self.position))
+        self._broadcast(
+            Reset("the event stream was lost (Redis restarted or was flushed)", self.position)
+        )
 
     async def _read(self) -> None:
-        assert self.position is not None
         reply = await self.hub.client().xread(
             {self.key: self.position.stream_id},
             count=PAGE,
@@ -216,7 +216,12 @@ class PartitionReader:
             for stream_id, fields in entries:
                 event = Event.from_entry(stream_id, fields)
                 if event.position.sequence != self.position.sequence + 1:
-                    self._broadcast(Reset("events were lost (Redis restarted, failed over or was flushed)", event.position))
+                    self._broadcast(
+                        Reset(
+                            "events were lost (Redis restarted, failed over or was flushed)",
+                            event.position,
+                        )
+                    )
                 self.position = event.position
                 for subscription in list(self.subscriptions.get(event.token, ())):
                     if subscription.wants(event):
@@ -302,7 +307,6 @@ class Hub:
         subscription = Subscription(self, token, chat_number)
         # No await between reading the reader's position and joining it: every event after
         # the position is offered to the subscription, every one up to it was read before.
-        assert reader.position is not None
         joined = subscription.position = reader.position
         reader.subscriptions[token].add(subscription)
         self.subscriptions.add(subscription)

@@ -6,7 +6,8 @@ the application or chat (404), the limits (429) and Redis (503), each in the err
 """
 
 from asgiref.sync import sync_to_async
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 
 from chatapi.errors import REDIS_UNAVAILABLE, ApiError, error_body
 from events.cursors import Cursor, MalformedCursor
@@ -46,15 +47,15 @@ def _after(request: HttpRequest, chat_number: int | None) -> int | None | JsonRe
     return int(raw)
 
 
-async def chat_events(request: HttpRequest, token: str, chat_number: int) -> HttpResponse:
+async def chat_events(request: HttpRequest, token: str, chat_number: int) -> HttpResponseBase:
     return await _stream(request, token, chat_number)
 
 
-async def application_events(request: HttpRequest, token: str) -> HttpResponse:
+async def application_events(request: HttpRequest, token: str) -> HttpResponseBase:
     return await _stream(request, token, None)
 
 
-async def _stream(request: HttpRequest, token: str, chat_number: int | None) -> HttpResponse:
+async def _stream(request: HttpRequest, token: str, chat_number: int | None) -> HttpResponseBase:
     if request.method not in {"GET", "HEAD"}:
         return _error(405, "method_not_allowed", f'Method "{request.method}" not allowed.')
     if not _accepts_event_stream(request):
@@ -99,5 +100,9 @@ async def _stream(request: HttpRequest, token: str, chat_number: int | None) -> 
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: never buffer this response
     # Ends the subscription even when the stream never started (the client left first).
-    response._resource_closers.append(lambda: events.unsubscribe(subscription))
+    # (Django calls a response's closers once it is done with it, sent or not; the stubs do
+    # not declare the list.)
+    response._resource_closers.append(  # type: ignore[attr-defined]
+        lambda: events.unsubscribe(subscription)
+    )
     return response

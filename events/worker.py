@@ -5,12 +5,22 @@ process until the graceful timeout runs out.
     gunicorn -k events.worker.StreamWorker chatapi.asgi:application
 """
 
-import asyncio
+import socket
+import sys
 from typing import Any
 
+from gunicorn.arbiter import Arbiter
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
 
+
+class _StreamServer(Server):
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Imported here: the worker class is loaded before Django is set up.
+        from events.hub import hubs_stop
+
+        hubs_stop()  # before uvicorn waits for the connections to finish
+        await super().shutdown(sockets)
 
 
 class StreamWorker(UvicornWorker):
@@ -18,15 +28,10 @@ class StreamWorker(UvicornWorker):
     CONFIG_KWARGS: dict[str, Any] = {"loop": "auto", "http": "auto", "lifespan": "off"}
 
     async def _serve(self) -> None:
-        original = Server.shutdown
-
-        async def shutdown(server: Server, sockets: Any = None) -> None:
-            # Imported here: the worker class is loaded before Django is set up.
-            from events.hub import hubs_stop
-
-            hubs_stop()  # before uvicorn waits for the connections to finish
-            await asyncio.sleep(0)
-            await original(server, sockets)
-
-        Server.shutdown = shutdown  # type: ignore[method-assign]
-        await super()._serve()
+        # UvicornWorker._serve, with the server above.
+        self.config.app = self.wsgi
+        server = _StreamServer(config=self.config)
+        self._install_sigquit_handler()
+        await server.serve(sockets=self.sockets)
+        if not server.started:
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)

@@ -55,9 +55,7 @@ def message_update(
         ):
             message.body, message.updated_at = edit.body, edit.updated_at
             message_updated_append(
-                MessageRecord.from_model(
-                    message, token=application.token, chat_number=chat_number
-                )
+                MessageRecord.from_model(message, token=application.token, chat_number=chat_number)
             )
             return message
         # A later edit landed first: the row as it now is.

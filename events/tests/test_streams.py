@@ -27,7 +27,9 @@ def post(web: HttpApi, token: str, chat: int, body: str) -> dict:
 
 
 def created(events: list[SseEvent]) -> list[tuple[int, int]]:
-    return [(e.data["chat_number"], e.data["number"]) for e in events if e.type == "message.created"]
+    return [
+        (e.data["chat_number"], e.data["number"]) for e in events if e.type == "message.created"
+    ]
 
 
 def kinds(events: list[SseEvent]) -> list[str]:
@@ -85,9 +87,7 @@ def test_an_edit_of_a_persisted_message_is_announced(web, stream_server):
     with open_stream(stream_server, f"{API}/apps/{token}/chats/1/events") as chat:
         edited = web.patch(f"{API}/apps/{token}/chats/1/messages/1", {"body": "one, edited"})
         events = chat.wait_count(1)
-    assert [(e.type, e.data) for e in events] == [
-        ("message.updated", {"chat_number": 1, **edited})
-    ]
+    assert [(e.type, e.data) for e in events] == [("message.updated", {"chat_number": 1, **edited})]
 
 
 def test_resume_with_last_event_id_misses_nothing_and_repeats_nothing(web, stream_server):
@@ -99,9 +99,11 @@ def test_resume_with_last_event_id_misses_nothing_and_repeats_nothing(web, strea
         cursor = chat.wait_count(3)[-1].id
     for index in range(3, 6):  # while disconnected
         post(web, token, 1, f"m{index}")
-    with open_stream(stream_server, f"{API}/apps/{token}/chats/1/events", last_event_id=cursor) as again:
+    with open_stream(
+        stream_server, f"{API}/apps/{token}/chats/1/events", last_event_id=cursor
+    ) as again:
         post(web, token, 1, "m6")
-        events = again.wait_count(4)
+        again.wait_count(4)
         time.sleep(0.3)
         assert created(again.events) == [(1, 4), (1, 5), (1, 6), (1, 7)]
 
@@ -121,7 +123,12 @@ def test_after_sends_persisted_and_pending_messages_then_live_ones(web, stream_s
         time.sleep(0.3)
         assert created(chat.events) == [(1, n) for n in range(3, 9)]
         assert [e.data["body"] for e in events] == [
-            "persisted 2", "persisted 3", "pending 0", "pending 1", "pending 2", "live"
+            "persisted 2",
+            "persisted 3",
+            "pending 0",
+            "pending 1",
+            "pending 2",
+            "live",
         ]
         cursor = events[3].id  # mid catch-up: message 6
     post(web, token, 1, "later")
@@ -139,7 +146,9 @@ def test_a_cursor_older_than_the_retention_gets_a_reset(web, stream_server):
         cursor = chat.wait_count(1)[-1].id
     post(web, token, 1, "two")
     redis_connection().xtrim(keys.events_stream_key(keys.partition_of(token)), maxlen=0)
-    with open_stream(stream_server, f"{API}/apps/{token}/chats/1/events", last_event_id=cursor) as again:
+    with open_stream(
+        stream_server, f"{API}/apps/{token}/chats/1/events", last_event_id=cursor
+    ) as again:
         post(web, token, 1, "three")
         events = again.wait_count(2)
     assert kinds(events) == ["reset", "message.created"]
@@ -208,14 +217,17 @@ def test_bad_input_is_a_4xx_in_the_envelope_before_any_event(web, stream_server)
 
 def test_any_accept_that_allows_event_streams_is_served(web, stream_server):
     token = new_application(web)
-    for accept in ("*/*", "text/*", "text/event-stream; charset=utf-8", "application/json, */*;q=0.1"):
+    for accept in (
+        "*/*",
+        "text/*",
+        "text/event-stream; charset=utf-8",
+        "application/json, */*;q=0.1",
+    ):
         with open_stream(stream_server, f"{API}/apps/{token}/events", headers={"Accept": accept}):
             pass
 
 
-def test_too_many_streams_of_one_application_is_a_429(
-    web, stream_env, tmp_path_factory, request
-):
+def test_too_many_streams_of_one_application_is_a_429(web, stream_env, tmp_path_factory, request):
     from tests.support.streams import stream_process_start
 
     env = {**stream_env, "EVENTS_MAX_STREAMS_PER_APPLICATION": "2"}
