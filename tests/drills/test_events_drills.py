@@ -78,7 +78,8 @@ def test_a_power_loss_that_took_sent_events_is_told_with_a_reset(drill, drill_re
         after = _post(web, token, "after")
         events = chat.wait_count(5, timeout=20)
         assert (events[4].type, events[4].data["number"]) == ("message.created", after)
-    resumed = SseStream(streams.port, f"{API}/apps/{token}/chats/1/events", last_event_id=lost_cursor)
+    path = f"{API}/apps/{token}/chats/1/events"
+    resumed = SseStream(streams.port, path, last_event_id=lost_cursor)
     try:
         assert kinds(resumed.wait_count(1)) == ["reset"]
     finally:
