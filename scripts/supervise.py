@@ -45,6 +45,7 @@ from processes import (
     group_signal,
     group_start,
     gunicorn_command,
+    stream_command,
 )
 
 PREFIX_WIDTH = 9
@@ -270,7 +271,8 @@ class Supervisor:
         return self.status
 
     def shutdown(self) -> None:
-        self.log(f"{self.stopping}: stopping web, worker and beat")
+        *others, last = (child.name for child in self.children)
+        self.log(f"{self.stopping}: stopping {', '.join(others)} and {last}")
         running = [child for child in self.children if child.popen is not None]
         for child in running:
             if child.process.poll() is None:
@@ -301,6 +303,9 @@ def main() -> int:
     probe = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - comparing
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     base = f"http://[{probe}]:{port}" if ":" in probe else f"http://{probe}:{port}"
+    events_port = env.get("EVENTS_PORT", str(int(port) + 1))
+    events_bind = f"[{host}]:{events_port}" if ":" in host else f"{host}:{events_port}"
+    events_base = base.rsplit(":", 1)[0] + f":{events_port}"
 
     web = gunicorn_command(
         bind=bind,
@@ -318,8 +323,16 @@ def main() -> int:
     beat = celery_beat_command(
         schedule=run_dir / "celerybeat-schedule", log_level=level, quiet=quiet
     )
+    # The stream process: the live event streams (docs/events.md) on ASGI, on a port of its
+    # own here; behind nginx (deploy/nginx.conf) both share one.
+    events = stream_command(
+        bind=events_bind,
+        workers=int(env.get("EVENTS_WORKERS", "1")),
+        log_level=env.get("LOG_LEVEL"),
+    )
     children = [
         Child("web", web, ready_url=f"{base}/healthz"),
+        Child("events", events, ready_url=f"{events_base}/healthz"),
         Child("worker", worker, ready_file=run_dir / "worker.ready"),
         Child("beat", beat, ready_file=run_dir / "beat.ready"),
     ]
@@ -334,11 +347,12 @@ def main() -> int:
         redis_note += "kill $(cat var/redis.pid)\n"
     create = """curl -sS -X POST -H 'Content-Type: application/json' -d '{"name": "demo"}'"""
     banner = f"""
-  The chat API is up (Ctrl-C stops web, worker and beat):
+  The chat API is up (Ctrl-C stops web, events, worker and beat):
     Docs     {base}/api/docs/  (ReDoc: {base}/api/redoc/)
     API      {base}/api/v1/apps  (POST creates an application; GET lists them, operators only)
     Schema   {base}/api/schema/?format=json
     Admin    {base}/admin/
+    Events   {events_base}/api/v1/apps/<token>/events  (Server-Sent Events: docs/events.md)
   Try:       {create} {base}/api/v1/apps
   Admin user: .venv/bin/python manage.py createsuperuser
   Database:  {database}
