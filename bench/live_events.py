@@ -199,7 +199,7 @@ class Bench:
         answered: dict[str, float] = {}
         statuses: dict[int, int] = {}
         lock = threading.Lock()
-        threads = 16
+        threads = 64  # synchronous posters: enough to hold the rate at ~100 ms per create
         interval = threads / args.rate
         stop_at = time.monotonic() + args.seconds
 
