@@ -1,21 +1,23 @@
-"""Run web (gunicorn), the Celery worker and Celery beat in the foreground, for scripts/run.sh.
+"""Run web (gunicorn), the stream process (live events), the Celery worker and Celery beat in
+the foreground, for scripts/run.sh.
 
     python scripts/supervise.py        (run.sh execs it once .venv, Redis and the database are set)
 
-- Each process's output is prefixed with ``[web]``, ``[worker]`` or ``[beat]``.
-- The banner is printed once all three are ready: web answers ``/healthz``, the worker is
-  consuming and beat has started its scheduler (each Celery process touches the file named by
-  ``PROCESS_READY_FILE`` then, see chatapi/celery.py).
+- Each process's output is prefixed with ``[web]``, ``[events]``, ``[worker]`` or ``[beat]``.
+- The banner is printed once all four are ready: web and events answer ``/healthz``, the
+  worker is consuming and beat has started its scheduler (each Celery process touches the
+  file named by ``PROCESS_READY_FILE`` then, see chatapi/celery.py).
 - A process that exits after the start is started again, with a log line, after 1 s (doubling
   up to 30 s while it keeps exiting within a minute). One that exits before the banner stops
   everything, non-zero: a broken start never looks like a working one.
-- Ctrl-C (SIGINT), SIGTERM or SIGHUP stops all three: SIGTERM to each, SIGKILL to what is left
+- Ctrl-C (SIGINT), SIGTERM or SIGHUP stops all four: SIGTERM to each, SIGKILL to what is left
   of their process groups after ``STOP_TIMEOUT`` s; a second Ctrl-C skips the wait. So does the
   end of our output: when the reader of a pipe we write to goes away (``run.sh | head -5``, or
   ``run.sh | tee log`` and Ctrl-C, which kills tee too), we notice and stop everything, even when
   nothing is being written. On Linux each process is also sent SIGTERM if this one dies.
 
-Environment: HOST (127.0.0.1), PORT (8000), WEB_WORKERS (2), WORKER_CONCURRENCY (2), LOG_LEVEL
+Environment: HOST (127.0.0.1), PORT (8000), EVENTS_PORT (PORT + 1), EVENTS_WORKERS (1),
+WEB_WORKERS (2), WORKER_CONCURRENCY (2), LOG_LEVEL
 (Celery's level, WARNING; gunicorn's when set), STOP_TIMEOUT (30), READY_TIMEOUT (120), RUN_DIR
 (var: the ready files, beat's schedule, gunicorn's control socket), DATABASE_URL and
 STARTED_REDIS (both for the banner only).
