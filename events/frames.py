@@ -40,6 +40,10 @@ class Event:
         object.__setattr__(self, "_frame", framed)
 
     @staticmethod
+    def text(value: Any) -> str:
+        return _text(value)
+
+    @staticmethod
     def position_of(stream_id: Any, fields: dict[Any, Any]) -> Position:
         sequence = fields.get(b"s", fields.get("s"))
         return Position(_text(stream_id), int(_text(sequence)))

@@ -214,7 +214,15 @@ class PartitionReader:
             return
         for _stream, entries in reply:
             for stream_id, fields in entries:
-                event = Event.from_entry(stream_id, fields)
+                try:
+                    event = Event.from_entry(stream_id, fields)
+                except (KeyError, ValueError, TypeError):
+                    # An entry this code cannot read (written by another version): skipped
+                    # with a reset, never a reader stuck on it.
+                    logger.exception("events: unreadable entry %r", stream_id)
+                    self.position = Position(Event.text(stream_id), self.position.sequence + 1)
+                    self._broadcast(Reset("an event could not be read", self.position))
+                    continue
                 if event.position.sequence != self.position.sequence + 1:
                     self._broadcast(
                         Reset(

@@ -258,3 +258,44 @@ def test_a_graceful_stop_ends_the_streams_at_once(web, stream_server):
     assert stream.ended.wait(10)
     assert time.monotonic() - started < 3
     stream.close()
+
+
+def test_a_client_that_does_not_read_is_cut_off_with_a_reset_and_slows_no_one(
+    web, stream_env, tmp_path_factory
+):
+    import socket
+
+    from tests.support.streams import stream_process_start
+
+    env = {**stream_env, "EVENTS_CLIENT_QUEUE": "100"}
+    process, port = stream_process_start(env, tmp_path_factory.mktemp("slow"))
+    try:
+        server = StreamServer(process, port)
+        token = new_application(web)
+        web.post(f"{API}/apps/{token}/chats")
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect
+        stalled.connect(("127.0.0.1", port))
+        request = f"GET {API}/apps/{token}/events HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n"
+        stalled.sendall(request.encode())
+        time.sleep(0.5)
+        count = 700  # ~7 MB of events: more than the stalled socket's buffers hold (4 MB)
+        with open_stream(server, f"{API}/apps/{token}/events") as reading:
+            body = "x" * 10000
+            for _ in range(count):
+                post(web, token, 1, body)
+            events = reading.wait_count(count, timeout=60)
+            assert created(events) == [(1, n) for n in range(1, count + 1)]
+        stalled.settimeout(5)
+        received = b""
+        deadline = time.monotonic() + 30
+        while b"event: reset" not in received[-100_000:] and time.monotonic() < deadline:
+            chunk = stalled.recv(1 << 20)
+            if not chunk:
+                break
+            received += chunk
+        stalled.close()
+        assert b"event: reset" in received
+        assert received.count(b"event: message.created") < count
+    finally:
+        process.stop()
