@@ -42,6 +42,10 @@ def never(*_args: object) -> int:
     raise RuntimeError("no reseed expected")
 
 
+def no_replay(_key_hash: str, _lowest: int) -> None:
+    raise RuntimeError("no Idempotency-Key is sent")
+
+
 def usec_per_call() -> tuple[int, float]:
     stats = redis_connection().info("commandstats").get("cmdstat_evalsha", {})
     return int(stats.get("calls", 0)), float(stats.get("usec", 0))
@@ -51,13 +55,17 @@ def run(maxlen: int) -> tuple[float, float]:
     settings.EVENTS_STREAM_MAXLEN = maxlen
     token = secrets.token_hex(16)
     application_register(token=token)
-    chat = chat_number_allocate(token=token, payload={}, reseed=never, replay_lookup=never)
+    chat = chat_number_allocate(token=token, payload={}, reseed=never, replay_lookup=no_replay)
     body = {"body": "x" * 100, "created_at": "2026-01-01T00:00:00+00:00"}
     calls_before, usec_before = usec_per_call()
     started = time.perf_counter()
     for _ in range(CALLS):
         message_number_allocate(
-            token=token, chat_number=chat.number, payload=body, reseed=never, replay_lookup=never
+            token=token,
+            chat_number=chat.number,
+            payload=body,
+            reseed=never,
+            replay_lookup=no_replay,
         )
     elapsed = time.perf_counter() - started
     calls_after, usec_after = usec_per_call()
