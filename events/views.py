@@ -6,6 +6,7 @@ the application or chat (404), the limits (429) and Redis (503), each in the err
 """
 
 from asgiref.sync import sync_to_async
+from django import db
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
@@ -72,8 +73,8 @@ async def _stream(request: HttpRequest, token: str, chat_number: int | None) -> 
         await sync_to_async(followed_exists)(token=token, chat_number=chat_number)
     except ApiError as exc:
         return _error(exc.status_code, exc.code, exc.message)
-    except REDIS_UNAVAILABLE:
-        return _error(503, "service_unavailable", "Redis is unavailable; retry.")
+    except (*REDIS_UNAVAILABLE, db.Error):
+        return _error(503, "service_unavailable", "The database or Redis is unavailable; retry.")
     # A reconnect (Last-Event-ID) goes on from its cursor, even on a URL with ?after=.
     if cursor is not None:
         after = cursor.after
@@ -93,6 +94,9 @@ async def _stream(request: HttpRequest, token: str, chat_number: int | None) -> 
             )
             subscription.created_up_to = after
             subscription.prepend([Event.message(joined, message) for message in messages])
+    except (*REDIS_UNAVAILABLE, db.Error):
+        events.unsubscribe(subscription)
+        return _error(503, "service_unavailable", "The database or Redis is unavailable; retry.")
     except BaseException:
         events.unsubscribe(subscription)
         raise
