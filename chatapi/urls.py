@@ -13,6 +13,7 @@ register_converter(PositiveNumberConverter, "number")
 # The apps' routes use the converter: imported once it is registered.
 import applications.urls  # noqa: E402
 import chats.urls  # noqa: E402
+import events.urls  # noqa: E402
 import messages_app.urls  # noqa: E402
 import search.urls  # noqa: E402
 
@@ -24,6 +25,7 @@ SCHEMA_JSON = "/api/schema/?format=json"
 api_v1 = [
     *applications.urls.urlpatterns,
     *chats.urls.urlpatterns,
+    *events.urls.urlpatterns,
     *search.urls.urlpatterns,
     *messages_app.urls.urlpatterns,
 ]

@@ -34,6 +34,7 @@ from messages_app.signals import messages_persisted
 from messages_app.tasks import message_edit_task
 from pipeline import counters
 from pipeline.accept import allocation_settle, idempotency_key_hash
+from pipeline.events import message_updated_append
 from pipeline.journal import journal_clear, journal_replace
 from pipeline.numbering import message_number_allocate, numbers_persisted
 from pipeline.records import records_of_known_applications
@@ -146,6 +147,9 @@ def message_update(
             chat_id=message.chat_id, number=number, body=body, updated_at=edit.updated_at
         ):
             message.body, message.updated_at = edit.body, edit.updated_at
+            message_updated_append(
+                MessageRecord.from_model(message, token=application.token, chat_number=chat_number)
+            )
             return message
         # A later edit landed first: the row as it now is.
         current = Message.objects.filter(chat_id=message.chat_id, number=number).first()

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from core.errors import REDIS_UNAVAILABLE
 from core.redis_client import redis_connection
 from pipeline import keys, scripts
+from pipeline.events import events_keys, events_maxlen
 from pipeline.records import Record
 from pipeline.registry import record_decode
 
@@ -79,13 +80,15 @@ def persisted_or_pending(
 def journal_replace(record: Record) -> bool:
     """Replace a pending entry with ``record`` (an edit); False if it was persisted meanwhile.
 
-    Atomic, so an entry cleared by a drain a moment earlier is not brought back.
+    Atomic, so an entry cleared by a drain a moment earlier is not brought back; the edit's
+    event is appended in the same step (pipeline.events).
     """
+    partition = keys.entry_partition(record.entry)
     return bool(
         scripts.run(
             "replace",
-            keys=[keys.journal_entries_key(keys.entry_partition(record.entry))],
-            args=[record.entry, json.dumps(record.to_journal())],
+            keys=[keys.journal_entries_key(partition), *events_keys(partition)],
+            args=[record.entry, json.dumps(record.to_journal()), events_maxlen()],
         )
     )
 

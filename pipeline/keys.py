@@ -19,6 +19,8 @@ token's CRC-32, modulo); every key one script touches carries its partition's ha
 - ``{pN}:drain-later``: set while a drain queued for after a pause is waiting, so drains that
   each end on a partial batch queue one between them (pipeline.tasks.drain_queue_later).
 - ``{pN}:dead-letters`` (hash): entries that kept failing (pipeline.dead_letters).
+- ``{pN}:events`` (stream), ``{pN}:events:seq``: the partition's live events and the counter
+  that numbers them without a gap (pipeline.events).
 - ``changed:applications``, ``changed:chats`` (sets, one key per command, no tag): parents
   whose counts are stale (pipeline.counters).
 
@@ -102,6 +104,14 @@ def drain_later_key(partition: int) -> str:
 
 def dead_letters_key(partition: int) -> str:
     return redis_key(_tag(partition), "dead-letters")
+
+
+def events_stream_key(partition: int) -> str:
+    return redis_key(_tag(partition), "events")
+
+
+def events_sequence_key(partition: int) -> str:
+    return redis_key(_tag(partition), "events", "seq")
 
 
 def changed_key(kind: str) -> str:

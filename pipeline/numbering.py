@@ -172,6 +172,8 @@ def allocation_keys(token: str, resource: str, key_hash: str | None) -> list[str
         keys.journal_clock_key(partition),
         keys.idempotency_key(token, resource, key_hash),
         keys.drain_requested_key(partition),
+        keys.events_stream_key(partition),
+        keys.events_sequence_key(partition),
     ]
 
 
@@ -186,7 +188,9 @@ def _allocate(
 ) -> Allocation:
     if chat_number is None:
         resource, chat, entry_prefix, chat_entry = "chats", "", keys.chat_entry(token, ""), ""
+        event = "chat.created"
     else:
+        event = "message.created"
         resource, chat = f"chats/{chat_number}/messages", str(chat_number)
         entry_prefix = keys.message_entry(token, chat_number, "")
         chat_entry = keys.chat_entry(token, chat_number)
@@ -206,6 +210,7 @@ def _allocate(
                 args=[
                     *(chat, entry_prefix, chat_entry, encoded, time.time(), ttl, reserve()),
                     *(DRAIN_REQUEST_INTERVAL_MS, seed, key_checked),
+                    *(settings.EVENTS_STREAM_MAXLEN, event),
                 ],
             )
             status = scripts.text(result[0])

@@ -30,6 +30,7 @@ from typing import IO, Literal
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 WSGI_APPLICATION = "chatapi.wsgi:application"
+ASGI_APPLICATION = "chatapi.asgi:application"
 CELERY_APP = "chatapi"
 
 # --- command lines ----------------------------------------------------------------------------
@@ -71,6 +72,29 @@ def gunicorn_command(
     if log_level is not None:
         command += ["--log-level", log_level.lower()]
     return [*command, *extra]
+
+
+def stream_command(
+    *,
+    bind: str,
+    workers: int = 1,
+    python: str = sys.executable,
+    log_level: str | None = None,
+    graceful_timeout: int = 5,
+) -> list[str]:
+    """gunicorn serving the live event streams: chatapi/asgi.py on uvicorn's event loop, with
+    events/worker.py's worker class (a graceful stop ends every stream at once)."""
+    command = gunicorn_command(
+        bind=bind,
+        workers=workers,
+        threads=1,
+        worker_class="events.worker.StreamWorker",
+        python=python,
+        graceful_timeout=graceful_timeout,
+        control_socket=False,
+        log_level=log_level,
+    )
+    return [ASGI_APPLICATION if part == WSGI_APPLICATION else part for part in command]
 
 
 def _celery(python: str, quiet: bool) -> list[str]:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the whole service on this machine: the API (gunicorn), a Celery worker and Celery beat.
+# Run the whole service on this machine: the API (gunicorn), the stream process of the live
+# events (gunicorn with uvicorn workers, on EVENTS_PORT), a Celery worker and Celery beat.
 #
 #   scripts/run.sh            (or: make run)
 #
@@ -13,7 +14,7 @@
 # (`scripts/run.sh | head -5`, or `scripts/run.sh | tee log` and Ctrl-C).
 #
 # Environment (all optional): DATABASE_URL (default: SQLite file db.sqlite3), REDIS_URL (default
-# redis://127.0.0.1:6379/0), HOST (127.0.0.1), PORT (8000), WEB_WORKERS (2),
+# redis://127.0.0.1:6379/0), HOST (127.0.0.1), PORT (8000), EVENTS_PORT (PORT + 1), WEB_WORKERS (2),
 # WORKER_CONCURRENCY (2), LOG_LEVEL (Celery's: WARNING), DJANGO_SETTINGS_MODULE
 # (chatapi.settings.local), PYTHON (python3), STOP_TIMEOUT (seconds to wait for a graceful stop
 # before SIGKILL, 30), READY_TIMEOUT (seconds the three may take to be ready, 120), RUN_DIR
@@ -33,6 +34,8 @@ export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 export PYTHONUNBUFFERED=1
 export HOST=${HOST:-127.0.0.1}
 export PORT=${PORT:-8000}
+# The stream process (live events, docs/events.md) listens here.
+export EVENTS_PORT=${EVENTS_PORT:-$((PORT + 1))}
 export RUN_DIR=${RUN_DIR:-var}
 
 # True when something accepts TCP connections at host:port.
@@ -61,6 +64,9 @@ main() {
   [[ $HOST == 0.0.0.0 || $HOST == "::" ]] && probe_host=127.0.0.1
   if port_open "$probe_host" "$PORT"; then
     die "something already listens on $probe_host:$PORT; stop it or run with PORT=<another port>"
+  fi
+  if port_open "$probe_host" "$EVENTS_PORT"; then
+    die "something already listens on $probe_host:$EVENTS_PORT; stop it or run with EVENTS_PORT=<another port>"
   fi
 
   ensure_redis "$REDIS_URL"

@@ -1,21 +1,23 @@
-"""Run web (gunicorn), the Celery worker and Celery beat in the foreground, for scripts/run.sh.
+"""Run web (gunicorn), the stream process (live events), the Celery worker and Celery beat in
+the foreground, for scripts/run.sh.
 
     python scripts/supervise.py        (run.sh execs it once .venv, Redis and the database are set)
 
-- Each process's output is prefixed with ``[web]``, ``[worker]`` or ``[beat]``.
-- The banner is printed once all three are ready: web answers ``/healthz``, the worker is
-  consuming and beat has started its scheduler (each Celery process touches the file named by
-  ``PROCESS_READY_FILE`` then, see chatapi/celery.py).
+- Each process's output is prefixed with ``[web]``, ``[events]``, ``[worker]`` or ``[beat]``.
+- The banner is printed once all four are ready: web and events answer ``/healthz``, the
+  worker is consuming and beat has started its scheduler (each Celery process touches the
+  file named by ``PROCESS_READY_FILE`` then, see chatapi/celery.py).
 - A process that exits after the start is started again, with a log line, after 1 s (doubling
   up to 30 s while it keeps exiting within a minute). One that exits before the banner stops
   everything, non-zero: a broken start never looks like a working one.
-- Ctrl-C (SIGINT), SIGTERM or SIGHUP stops all three: SIGTERM to each, SIGKILL to what is left
+- Ctrl-C (SIGINT), SIGTERM or SIGHUP stops all four: SIGTERM to each, SIGKILL to what is left
   of their process groups after ``STOP_TIMEOUT`` s; a second Ctrl-C skips the wait. So does the
   end of our output: when the reader of a pipe we write to goes away (``run.sh | head -5``, or
   ``run.sh | tee log`` and Ctrl-C, which kills tee too), we notice and stop everything, even when
   nothing is being written. On Linux each process is also sent SIGTERM if this one dies.
 
-Environment: HOST (127.0.0.1), PORT (8000), WEB_WORKERS (2), WORKER_CONCURRENCY (2), LOG_LEVEL
+Environment: HOST (127.0.0.1), PORT (8000), EVENTS_PORT (PORT + 1), EVENTS_WORKERS (1),
+WEB_WORKERS (2), WORKER_CONCURRENCY (2), LOG_LEVEL
 (Celery's level, WARNING; gunicorn's when set), STOP_TIMEOUT (30), READY_TIMEOUT (120), RUN_DIR
 (var: the ready files, beat's schedule, gunicorn's control socket, the metrics directories),
 METRICS_WORKER_PORT (9808) and METRICS_BEAT_PORT (9809): the worker's and beat's /metrics on
@@ -46,6 +48,7 @@ from processes import (
     group_signal,
     group_start,
     gunicorn_command,
+    stream_command,
 )
 
 PREFIX_WIDTH = 9
@@ -271,7 +274,8 @@ class Supervisor:
         return self.status
 
     def shutdown(self) -> None:
-        self.log(f"{self.stopping}: stopping web, worker and beat")
+        *others, last = (child.name for child in self.children)
+        self.log(f"{self.stopping}: stopping {', '.join(others)} and {last}")
         running = [child for child in self.children if child.popen is not None]
         for child in running:
             if child.process.poll() is None:
@@ -302,6 +306,9 @@ def main() -> int:
     probe = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - comparing
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     base = f"http://[{probe}]:{port}" if ":" in probe else f"http://{probe}:{port}"
+    events_port = env.get("EVENTS_PORT", str(int(port) + 1))
+    events_bind = f"[{host}]:{events_port}" if ":" in host else f"{host}:{events_port}"
+    events_base = base.rsplit(":", 1)[0] + f":{events_port}"
 
     web = gunicorn_command(
         bind=bind,
@@ -319,8 +326,16 @@ def main() -> int:
     beat = celery_beat_command(
         schedule=run_dir / "celerybeat-schedule", log_level=level, quiet=quiet
     )
+    # The stream process: the live event streams (docs/events.md) on ASGI, on a port of its
+    # own here; behind nginx (deploy/nginx.conf) both share one.
+    events = stream_command(
+        bind=events_bind,
+        workers=int(env.get("EVENTS_WORKERS", "1")),
+        log_level=env.get("LOG_LEVEL"),
+    )
     children = [
         Child("web", web, ready_url=f"{base}/healthz"),
+        Child("events", events, ready_url=f"{events_base}/healthz"),
         Child("worker", worker, ready_file=run_dir / "worker.ready"),
         Child("beat", beat, ready_file=run_dir / "beat.ready"),
     ]
@@ -343,12 +358,13 @@ def main() -> int:
         redis_note += "kill $(cat var/redis.pid)\n"
     create = """curl -sS -X POST -H 'Content-Type: application/json' -d '{"name": "demo"}'"""
     banner = f"""
-  The chat API is up (Ctrl-C stops web, worker and beat):
+  The chat API is up (Ctrl-C stops web, events, worker and beat):
     Docs     {base}/api/docs/  (ReDoc: {base}/api/redoc/)
     API      {base}/api/v1/apps  (POST creates an application; GET lists them, operators only)
     Schema   {base}/api/schema/?format=json
     Admin    {base}/admin/
     Metrics  {base}/metrics (staff or METRICS_TOKEN); :{worker_metrics} worker, :{beat_metrics} beat
+    Events   {events_base}/api/v1/apps/<token>/events  (Server-Sent Events: docs/events.md)
   Try:       {create} {base}/api/v1/apps
   Admin user: .venv/bin/python manage.py createsuperuser
   Database:  {database}

@@ -176,7 +176,7 @@ main() {
   # its own tests, the apps' API tests and the end-to-end tests (RabbitMQ's included).
   if [[ ${TEST_CLUSTER:-1} != 0 && ${TEST_MYSQL:-1} != 0 ]]; then
     check "pytest on a Redis Cluster (MariaDB)" env DATABASE_URL="$TEST_DATABASE_URL" \
-      TEST_REDIS_TOPOLOGY=cluster pytest "$@" pipeline applications chats messages_app \
+      TEST_REDIS_TOPOLOGY=cluster pytest "$@" pipeline applications chats messages_app events \
       tests/test_end_to_end.py tests/test_concurrency.py tests/test_rabbitmq_broker.py
   fi
 

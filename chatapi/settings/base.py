@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "messages_app",
     "search",
     "pipeline",
+    "events",
 ]
 
 MIDDLEWARE = [
@@ -134,6 +135,24 @@ REDIS_CLUSTER_NODES = env.list("REDIS_CLUSTER_NODES", default=[])
 # reserve, and the first worker to connect, or `manage.py drain_journal`, moves the pending rows
 # and dead letters to their new partitions; stop the API while you change it).
 REDIS_PARTITIONS = env.int("REDIS_PARTITIONS", default=256)
+
+# Live events (docs/events.md). Each partition keeps its recent events in a Redis stream capped
+# at about this many entries (MAXLEN ~): a cursor older than that gets a `reset`. 0 turns the
+# events off (the create then appends nothing; the stream endpoints still answer).
+EVENTS_STREAM_MAXLEN = env.int("EVENTS_STREAM_MAXLEN", default=10000)
+# A comment line at least this often on an idle stream, for proxies that cut silent connections.
+EVENTS_KEEPALIVE_SECONDS = env.float("EVENTS_KEEPALIVE_SECONDS", default=15.0)
+# The `retry:` a stream sets: how long EventSource waits before it reconnects.
+EVENTS_RETRY_MS = env.int("EVENTS_RETRY_MS", default=2000)
+# Streams one stream process serves at most, and of these at most so many for one application;
+# beyond either, 429.
+EVENTS_MAX_STREAMS_PER_PROCESS = env.int("EVENTS_MAX_STREAMS_PER_PROCESS", default=12000)
+EVENTS_MAX_STREAMS_PER_APPLICATION = env.int("EVENTS_MAX_STREAMS_PER_APPLICATION", default=1000)
+# Events waiting to be written to one client before it is cut off with a `reset` (a client
+# that cannot keep up never slows the others).
+EVENTS_CLIENT_QUEUE = env.int("EVENTS_CLIENT_QUEUE", default=1000)
+# How long one blocking read of a partition's stream waits before it is issued again.
+EVENTS_READ_BLOCK_MS = env.int("EVENTS_READ_BLOCK_MS", default=5000)
 
 # https://github.com/jazzband/django-redis#configure-as-cache-backend
 CACHES = {

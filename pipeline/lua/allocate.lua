@@ -4,19 +4,21 @@
 --
 -- KEYS: the application's hash, its unknown-token marker, the journal's entries, the journal's
 --       clock, the Idempotency-Key record (a placeholder when the request has no key), the
---       drain-requested marker.
+--       drain-requested marker, the partition's event stream and its sequence counter.
 -- ARGV: chat number ('' to allocate a chat), the new entry's name without its number, the
 --       chat's entry name ('' for a chat), payload (JSON), now (epoch seconds), idempotency
 --       TTL in seconds ('' when there is no key), reserve (how many numbers a counter may run
 --       ahead of what SQL knows), drain interval in ms, seed ('' unless the caller answers a
 --       'reseed'), key checked ('1' once the caller found no row with this Idempotency-Key in
---       SQL, answering a 'check_key'; else '').
+--       SQL, answering a 'check_key'; else ''), the event stream's approximate length cap
+--       ('' or '0': no event is appended), the event's type.
 -- Answers a status first: 'ok' (number, whether to queue a drain), 'replay' (number and
 -- payload), 'reseed' (the counter or '', whether the chat is known), 'check_key' (the
 -- counter), 'no_application', 'no_chat', 'backlog'.
-local application, unknown_token, journal, clock, idempotency, drain_marker = unpack(KEYS)
+local application, unknown_token, journal, clock, idempotency, drain_marker, events,
+  events_seq = unpack(KEYS)
 local chat, entry_prefix, chat_entry, payload, now, idempotency_ttl, reserve, drain_ms, seed,
-  key_checked = unpack(ARGV)
+  key_checked, events_maxlen, event_type = unpack(ARGV)
 
 -- The application's hash holds four fields per counter: the last number handed out, the
 -- highest number SQL is known to cover (a persisted row or a reservation), the replication ID
@@ -95,6 +97,14 @@ redis.call('HSET', journal, entry, payload)
 redis.call('ZADD', clock, now, entry)
 if idempotency_ttl ~= '' then
   redis.call('SET', idempotency, number .. ' ' .. payload, 'EX', idempotency_ttl)
+end
+-- The event, in the same atomic step as the number: a partition's events are in number order
+-- within each chat, and the sequence (one counter per stream, no gap) lets a reader tell a
+-- flushed, trimmed or rolled-back stream from a continuous one (pipeline.events).
+if events_maxlen ~= '' and events_maxlen ~= '0' then
+  local sequence = redis.call('INCR', events_seq)
+  redis.call('XADD', events, 'MAXLEN', '~', events_maxlen, '*',
+    's', sequence, 't', event_type, 'e', entry, 'p', payload)
 end
 local drain = redis.call('SET', drain_marker, '1', 'NX', 'PX', drain_ms) and 1 or 0
 return {'ok', number, drain}

@@ -1,13 +1,21 @@
 -- Replace a journal entry's payload if the entry is still there (an edit of a row not yet
--- persisted); an entry cleared a moment ago by a drain is not brought back.
+-- persisted); an entry cleared a moment ago by a drain is not brought back. The edit's
+-- 'message.updated' event is appended in the same step (pipeline.events).
 --
--- KEYS: the journal's entries. ARGV: the entry's name, its new payload.
+-- KEYS: the journal's entries, the partition's event stream, its sequence counter.
+-- ARGV: the entry's name, its new payload, the stream's approximate length cap ('' or '0': no
+--       event).
 -- Answers 1 if replaced, 0 if the entry is gone.
-local entries = unpack(KEYS)
-local name, payload = unpack(ARGV)
+local entries, events, events_seq = unpack(KEYS)
+local name, payload, events_maxlen = unpack(ARGV)
 
 if redis.call('HEXISTS', entries, name) == 1 then
   redis.call('HSET', entries, name, payload)
+  if events_maxlen ~= '' and events_maxlen ~= '0' then
+    local sequence = redis.call('INCR', events_seq)
+    redis.call('XADD', events, 'MAXLEN', '~', events_maxlen, '*',
+      's', sequence, 't', 'message.updated', 'e', name, 'p', payload)
+  end
   return 1
 end
 return 0

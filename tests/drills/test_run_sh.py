@@ -69,6 +69,7 @@ def script_env(tmp_path: Path, redis_url: str, **extra: str) -> dict[str, str]:
         DATABASE_URL=f"sqlite:///{tmp_path}/run.sqlite3",
         REDIS_URL=redis_url,
         PORT=str(free_port()),
+        EVENTS_PORT=str(free_port()),
         RUN_DIR=str(tmp_path / "run"),
         STOP_TIMEOUT=str(STOP_TIMEOUT),
     )
@@ -231,23 +232,24 @@ def test_piped_into_head_it_stops_everything_once_head_has_its_lines(drill_redis
     env = script_env(tmp_path, drill_redis.url)
     mark = env[MARK] = uuid.uuid4().hex
     result = subprocess.run(
-        ["bash", "-c", f"{RUN_SH} | head -5"],
+        ["bash", "-c", f"{RUN_SH} | head -6"],
         env=env,
         capture_output=True,
         text=True,
         timeout=STOP_TIMEOUT + 60,
     )
-    # Nothing after migrate writes until the three are started, so head has exactly these.
+    # Nothing after migrate writes until the four are started, so head has exactly these.
     assert re.fullmatch(
         r"==> Redis answers at 127\.0\.0\.1:\d+\n"
         r"==> python manage\.py migrate\n"
         r"==> web started \(pid \d+\)\n"
+        r"==> events started \(pid \d+\)\n"
         r"==> worker started \(pid \d+\)\n"
         r"==> beat started \(pid \d+\)\n",
         result.stdout,
     ), result.stdout
     # The pipeline ends when run.sh does: by then it has stopped all it started.
-    assert "==> our output was closed: stopping web, worker and beat" in result.stderr
+    assert "==> our output was closed: stopping web, events, worker and beat" in result.stderr
     assert marked_processes(mark) == []
 
 
@@ -262,7 +264,9 @@ def test_a_process_that_exits_before_it_is_ready_stops_the_start(drill_redis, tm
     assert result.returncode == 1, result.stdout
     assert re.search(r"^==> (worker|beat) exited \(1\) before it was ready$", result.stdout, re.M)
     assert re.search(
-        r"^==> (worker|beat) could not start: stopping web, worker and beat$", result.stdout, re.M
+        r"^==> (worker|beat) could not start: stopping web, events, worker and beat$",
+        result.stdout,
+        re.M,
     ), result.stdout
     assert "The chat API is up" not in result.stdout
     assert marked_processes(mark) == []

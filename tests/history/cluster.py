@@ -18,8 +18,10 @@ from pathlib import Path
 
 from django.conf import settings
 
+from scripts.processes import stream_command
 from tests.support.harness import mariadb
 from tests.support.harness.mariadb import mariadb_available
+from tests.support.harness.ports import free_port
 from tests.support.harness.process import ServiceProcess, command_run
 from tests.support.harness.redis import RedisServer
 from tests.support.harness.service import (
@@ -59,6 +61,10 @@ def service_environment(database_url: str, redis_url: str) -> dict[str, str]:
         PERSIST_DRAIN_SECONDS="1",
         PERSIST_RETRY_SECONDS="1",
         PYTHONUNBUFFERED="1",
+        # The stream readers (tests/history/streams.py): a keep-alive each second, an idle
+        # reader checking its stream every 300 ms.
+        EVENTS_KEEPALIVE_SECONDS="1",
+        EVENTS_READ_BLOCK_MS="300",
     )
     return env
 
@@ -76,6 +82,8 @@ class Cluster:
         self.ports: list[int] = []
         self.workers: list[ServiceProcess] = []
         self.retired: list[ServiceProcess] = []
+        self.streams: ServiceProcess | None = None  # the stream process (live events)
+        self.streams_port = free_port()
 
     def start(self) -> None:
         self.redis.start()
@@ -85,10 +93,20 @@ class Cluster:
             self.ports.append(port)
         for _ in range(2):
             self.workers.append(self.worker_spawn())
+        self.streams = self.streams_spawn()
         for process, port in zip(self.servers, self.ports, strict=True):
             wait_until_serving(process, port)
+        wait_until_serving(self.streams, self.streams_port)
         for worker in self.workers:
             worker_wait(worker, timeout=60)
+
+    def streams_spawn(self) -> ServiceProcess:
+        return ServiceProcess(
+            "stream process",
+            stream_command(bind=f"127.0.0.1:{self.streams_port}", log_level="warning"),
+            self.env,
+            self.directory / "streams.log",
+        )
 
     def worker_spawn(self) -> ServiceProcess:
         index = len(self.workers) + len(self.retired) + 1
@@ -129,6 +147,10 @@ class Cluster:
         for worker in self.workers_exited():
             self.worker_replace(worker)
             done.append("worker restarted")
+        if self.streams is not None and not self.streams.alive():
+            self.streams = self.streams_spawn()
+            wait_until_serving(self.streams, self.streams_port)
+            done.append("stream process restarted")
         return done
 
     def manage(self, *args: str, timeout: float = 120) -> str:
@@ -145,7 +167,8 @@ class Cluster:
         return result.stdout
 
     def processes(self) -> list[ServiceProcess]:
-        return [*self.servers, *self.workers, *self.retired, *self.redis.processes]
+        streams = [] if self.streams is None else [self.streams]
+        return [*self.servers, *streams, *self.workers, *self.retired, *self.redis.processes]
 
     def log_files(self) -> list[tuple[str, Path]]:
         """Every process's name and log file."""
@@ -161,7 +184,8 @@ class Cluster:
         return "\n".join(parts)
 
     def stop(self) -> None:
-        for process in [*self.servers, *self.workers]:
+        streams = [] if self.streams is None else [self.streams]
+        for process in [*self.servers, *streams, *self.workers]:
             if process.alive():
                 process.signal(signal.SIGCONT)
             process.stop()

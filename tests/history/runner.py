@@ -42,11 +42,15 @@ from tests.history.cluster import Cluster, PrivateMariaDB
 from tests.history.history import CREATE_CHAT, Fault, Op, Recorder, read_ops
 from tests.history.nemesis import KNOWN_FAULTS, Nemesis
 from tests.history.report import Row, details, table
+from tests.history.streams import Chain, check_streams, readers_start
 from tests.support.harness.process import ServiceProcess
 from tests.support.terminal import to_terminal
 
 TRAFFIC_SECONDS = float(os.environ.get("HISTORY_SECONDS", "25"))
 CLIENT_PROCESSES = 3
+# Chat event streams, each followed by a chain of connections through the faults
+# (tests/history/streams.py).
+STREAM_READERS = 6
 THREADS_PER_PROCESS = 5
 APPLICATIONS = 3
 CHATS_PER_APPLICATION = 2
@@ -101,7 +105,7 @@ def run_seed(
     every application (``sharded.scope`` for a Redis Cluster's failovers)."""
     try:
         cluster.start()
-        ops, faults, nemesis_errors = run(seed, cluster, directory, make_nemesis())
+        ops, faults, nemesis_errors, chains = run(seed, cluster, directory, make_nemesis())
         healed = heal_and_drain(seed, cluster, ops)
         db = database_rows(cluster.mariadb, tokens_of(ops))
     except BaseException:
@@ -113,6 +117,8 @@ def run_seed(
     faults = scope(faults, tokens_of(ops))
     save(directory, ops, faults, db)
     result = check(ops, faults, db)
+    streams = check_streams(chains, ops, faults)
+    (directory / "streams.jsonl").write_text("".join(chain.to_json() + "\n" for chain in chains))
     row = Row.of(seed, ops, faults, result)
     history_table.append(row)
     to_terminal(
@@ -120,16 +126,22 @@ def run_seed(
         f"\n{table([row])}\n{details(seed, result, faults)}"
         + (f"\n  healing: {', '.join(healed)}" if healed else "")
         + f"\n  rows checked: {sum(map(len, db.chats.values()))} chats, "
-        f"{len(db.messages)} messages; history in {directory}",
+        f"{len(db.messages)} messages; history in {directory}"
+        f"\n  streams: {streams.chains} chains, {streams.connections} connections, "
+        f"{streams.events} events, {streams.resets} resets, "
+        f"{len(streams.violations)} violations"
+        + "".join(f"\n    {violation}" for violation in streams.violations[:10]),
     )
     assert not nemesis_errors, nemesis_errors
+    assert not streams.violations, f"seed {seed}: event streams: {streams.violations[:5]}"
     assert not result.violations, f"seed {seed}: {dict(result.by_kind())} (details above)"
 
 
 def run(
     seed: int, cluster: Cluster, directory: Path, nemesis: Nemesis
-) -> tuple[list[Op], list[Fault], list[str]]:
-    """Setup, then the clients' traffic under the nemesis; the history and the faults."""
+) -> tuple[list[Op], list[Fault], list[str], list[Chain]]:
+    """Setup, then the clients' traffic and the stream readers under the nemesis; the history,
+    the faults and what each reader's chain of connections received."""
     recorder = Recorder()
     setup = _client("setup", seed, cluster, recorder, {}, stop_at=time.monotonic() + 60)
     apps: dict[str, list[int]] = {}
@@ -168,6 +180,7 @@ def run(
                 ),
             )
         )
+    readers = readers_start(apps, STREAM_READERS, lambda: cluster.streams_port, seed, stop_at + 1.0)
     nemesis.start(started_at)
     ops = recorder.ops()
     try:
@@ -180,7 +193,9 @@ def run(
         nemesis.stop()
         for _, client in clients:
             client.stop()
-    return ops, nemesis.faults, nemesis.errors
+        for reader in readers:
+            reader.join(timeout=15)
+    return ops, nemesis.faults, nemesis.errors, [reader.chain for reader in readers]
 
 
 def _client(
