@@ -10,6 +10,7 @@ from core.redis_client import redis_connection
 from events.tests.conftest import KEEPALIVE_SECONDS, StreamServer
 from pipeline import keys
 from pipeline.drain import journal_drain
+from pipeline.tasks import FOLLOW_UPS
 from tests.support.http import HttpApi
 from tests.support.sse import SseEvent, SseStream
 
@@ -83,7 +84,9 @@ def test_an_edit_of_a_persisted_message_is_announced(web, stream_server):
     token = new_application(web)
     web.post(f"{API}/apps/{token}/chats")
     post(web, token, 1, "one")
-    journal_drain(keys.partition_of(token), batch_size=100, time_budget_seconds=5)
+    journal_drain(
+        keys.partition_of(token), batch_size=100, follow_ups=FOLLOW_UPS, time_budget_seconds=5
+    )
     with open_stream(stream_server, f"{API}/apps/{token}/chats/1/events") as chat:
         edited = web.patch(f"{API}/apps/{token}/chats/1/messages/1", {"body": "one, edited"})
         events = chat.wait_count(1)
@@ -113,7 +116,9 @@ def test_after_sends_persisted_and_pending_messages_then_live_ones(web, stream_s
     web.post(f"{API}/apps/{token}/chats")
     for index in range(4):
         post(web, token, 1, f"persisted {index}")
-    journal_drain(keys.partition_of(token), batch_size=100, time_budget_seconds=5)
+    journal_drain(
+        keys.partition_of(token), batch_size=100, follow_ups=FOLLOW_UPS, time_budget_seconds=5
+    )
     for index in range(3):
         post(web, token, 1, f"pending {index}")
     path = f"{API}/apps/{token}/chats/1/events?after=2"
