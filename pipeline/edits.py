@@ -54,10 +54,9 @@ def message_update(
             chat_id=message.chat_id, number=number, body=body, updated_at=edit.updated_at
         ):
             message.body, message.updated_at = edit.body, edit.updated_at
-            now = MessageRecord.from_model(
-                message, token=application.token, chat_number=chat_number
+            message_updated_append(
+                MessageRecord.from_model(message, token=application.token, chat_number=chat_number)
             )
-            message_updated_append(now.entry, now.to_journal())
             return message
         # A later edit landed first: the row as it now is.
         current = Message.objects.filter(chat_id=message.chat_id, number=number).first()

@@ -18,11 +18,11 @@ it missed. The stream is capped at about ``EVENTS_STREAM_MAXLEN`` entries. The r
 """
 
 import json
-from typing import Any
 
 from django.conf import settings
 
 from pipeline import keys, scripts
+from pipeline.records import MessageRecord
 
 CHAT_CREATED = "chat.created"
 MESSAGE_CREATED = "message.created"
@@ -39,13 +39,12 @@ def events_keys(partition: int) -> list[str]:
     return [keys.events_stream_key(partition), keys.events_sequence_key(partition)]
 
 
-def message_updated_append(entry: str, payload: dict[str, Any]) -> None:
-    """Announce an edit SQL has taken (a persisted row): the message's journal entry name and
-    its record's payload as the message now is (the record's ``entry`` and ``to_journal()``)."""
+def message_updated_append(record: MessageRecord) -> None:
+    """Announce an edit SQL has taken (a persisted row), with the message as it now is."""
     if events_maxlen() == "0":
         return
     scripts.run(
         "event",
-        keys=events_keys(keys.entry_partition(entry)),
-        args=[events_maxlen(), MESSAGE_UPDATED, entry, json.dumps(payload)],
+        keys=events_keys(keys.partition_of(record.token)),
+        args=[events_maxlen(), MESSAGE_UPDATED, record.entry, json.dumps(record.to_journal())],
     )
