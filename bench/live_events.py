@@ -15,6 +15,9 @@ Phases (``--phases``):
 - ``rest``: ``wrk`` message creates against the WSGI API (2 gthread workers x 4 threads),
   events off (EVENTS_STREAM_MAXLEN=0) and on, alternating, ``--rounds`` times, same sitting;
   the ratio of the medians.
+- ``asgi``: the same ``wrk`` creates against the WSGI API (2 gthread workers x 4 threads) and
+  against the stream process's ASGI server serving the API too (2 uvicorn workers), alternating:
+  whether one ASGI server could serve everything.
 - ``memory``: Redis bytes per retained event (MEMORY USAGE of the partition streams over
   their length) after the creates of the other phases.
 
@@ -268,14 +271,24 @@ class Bench:
         self.results["latency"] = result
         self.stack.stop("stream-latency")
 
-    def rest(self, api: Api) -> None:
+    def asgi_server(self, name: str) -> int:
+        port = free_port()
+        command = stream_command(bind=f"{HOST}:{port}", workers=2, python=PYTHON)
+        self.stack.start(name, [*command, "--reuse-port"], self.env)
+        wait_until(lambda: serving(port), timeout=60, what=f"{name} serving")
+        return port
+
+    def rest(self, api: Api, modes: tuple[str, str] = ("off", "on"), key: str = "rest") -> None:
         args = self.args
         wrk = wrk_ensure()
-        runs: dict[str, list[float]] = {"off": [], "on": []}
+        runs: dict[str, list[float]] = {mode: [] for mode in modes}
         for round_ in range(args.rounds):
-            for mode in ("off", "on"):
-                maxlen = "0" if mode == "off" else "10000"
-                port = self.web(f"web-{mode}", EVENTS_STREAM_MAXLEN=maxlen)
+            for mode in modes:
+                if mode == "asgi":
+                    port = self.asgi_server(f"web-{mode}")
+                else:
+                    maxlen = "0" if mode == "off" else "10000"
+                    port = self.web(f"web-{mode}", EVENTS_STREAM_MAXLEN=maxlen)
                 client = Api(port)
                 token = client.create("/api/v1/apps", {"name": f"rest {mode} {round_}"})["token"]
                 for _ in range(50):
@@ -305,10 +318,13 @@ class Bench:
                 created = figures["statuses"].get("201", 0)
                 rate = created / (figures["duration_us"] / 1e6)
                 runs[mode].append(round(rate, 1))
-                print("rest", mode, round(rate, 1), flush=True)
+                print(key, mode, round(rate, 1), flush=True)
                 self.stack.stop(f"web-{mode}")
-        off, on = statistics.median(runs["off"]), statistics.median(runs["on"])
-        self.results["rest"] = {"creates_per_second": runs, "on_over_off": round(on / off, 3)}
+        first, second = (statistics.median(runs[mode]) for mode in modes)
+        self.results[key] = {
+            "creates_per_second": runs,
+            f"{modes[1]}_over_{modes[0]}": round(second / first, 3),
+        }
 
     def memory(self) -> None:
         client = self.stack.redis()
@@ -353,6 +369,8 @@ def main() -> int:
             bench.memory()
         if "rest" in phases:
             bench.rest(api)
+        if "asgi" in phases:
+            bench.rest(api, ("on", "asgi"), "asgi")
         bench.results["load_average_after"] = os.getloadavg()
     finally:
         stack.close()

@@ -7,6 +7,7 @@ the application or chat (404), the limits (429) and Redis (503), each in the err
 
 from asgiref.sync import sync_to_async
 from django import db
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
@@ -57,6 +58,14 @@ async def application_events(request: HttpRequest, token: str) -> HttpResponseBa
 
 
 async def _stream(request: HttpRequest, token: str, chat_number: int | None) -> HttpResponseBase:
+    if not isinstance(request, ASGIRequest):
+        # A WSGI worker would hold a thread for as long as the stream lasts: the events paths
+        # belong to the stream process (routed there by the proxy: docs/events.md).
+        return _error(
+            421,
+            "misdirected_request",
+            "Live events are served by the stream process; route this path to it.",
+        )
     if request.method not in {"GET", "HEAD"}:
         return _error(405, "method_not_allowed", f'Method "{request.method}" not allowed.')
     if not _accepts_event_stream(request):

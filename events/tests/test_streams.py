@@ -304,3 +304,9 @@ def test_a_client_that_does_not_read_is_cut_off_with_a_reset_and_slows_no_one(
         assert received.count(b"event: message.created") < count
     finally:
         process.stop()
+
+
+def test_the_wsgi_api_answers_the_events_paths_421_instead_of_holding_a_thread(web):
+    token = new_application(web)
+    status, body = web.call("GET", f"{API}/apps/{token}/events", headers={"Accept": "*/*"})
+    assert (status, body["error"]["code"]) == (421, "misdirected_request")

@@ -7,6 +7,7 @@ a real process on a free port with a profile of its own, stopped with its proces
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -48,7 +49,8 @@ class Browser:
             output=self._log,
             env=None,
         )
-        self._page = self._page_connection()
+        self._stack = contextlib.ExitStack()
+        self._page = self._stack.enter_context(self._page_connection())
         self._next_id = 0
 
     def _page_connection(self) -> ClientConnection:
@@ -96,7 +98,7 @@ class Browser:
 
     def close(self) -> None:
         try:
-            self._page.close()
+            self._stack.close()
         finally:
             group_stop(self.popen, timeout=5)
             self._log.close()
