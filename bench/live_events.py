@@ -45,6 +45,8 @@ from processes import gunicorn_command, stream_command
 from run import HOST, Api, free_port, service_env
 from stack import BASE_DIR, PYTHON, Stack, wait_until
 
+from tests.support.harness.process import command_run, interactive_start, interactive_stop
+
 
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -125,16 +127,11 @@ class Bench:
         (worker,) = children_of(process.pid)
         return port, worker
 
-    def clients(self, port: int) -> subprocess.Popen:
-        return subprocess.Popen(  # noqa: S603 - our own interpreter and script
-            [PYTHON, str(BASE_DIR / "bench" / "sse_load.py"), str(port)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+    def clients(self, port: int) -> subprocess.Popen[str]:
+        return interactive_start([PYTHON, str(BASE_DIR / "bench" / "sse_load.py"), str(port)])
 
     @staticmethod
-    def ask(clients: subprocess.Popen, line: str) -> str:
+    def ask(clients: subprocess.Popen[str], line: str) -> str:
         if clients.stdin is None or clients.stdout is None:
             raise RuntimeError("the clients' pipes are closed")
         clients.stdin.write(line + "\n")
@@ -178,7 +175,7 @@ class Bench:
                 print("idle", levels[-1], flush=True)
         finally:
             self.ask(clients, "quit") if clients.poll() is None else None
-            clients.wait(10)
+            interactive_stop(clients)
             if any(level["failed"] for level in levels):
                 print(self.stack.log_tail("stream-idle", 60), flush=True)
             self.stack.stop("stream-idle")
@@ -243,7 +240,7 @@ class Bench:
         receipts_path = self.tmp / "receipts.json"
         self.ask(clients, f"receipts {receipts_path}")
         self.ask(clients, "quit")
-        clients.wait(10)
+        interactive_stop(clients)
         receipts = json.loads(receipts_path.read_text())
         delays = []
         missing = 0
@@ -293,7 +290,7 @@ class Bench:
                 token = client.create("/api/v1/apps", {"name": f"rest {mode} {round_}"})["token"]
                 for _ in range(50):
                     client.create(f"/api/v1/apps/{token}/chats")
-                output = subprocess.run(  # noqa: S603 - wrk, our script
+                output = command_run(
                     [
                         wrk,
                         "-t2",
@@ -309,8 +306,7 @@ class Bench:
                         "1",
                         "50",
                     ],
-                    capture_output=True,
-                    text=True,
+                    timeout=args.rest_seconds + 60,
                     check=True,
                 ).stdout
                 line = next(x for x in output.splitlines() if x.startswith("WRK_JSON"))

@@ -8,7 +8,7 @@ import pytest
 
 from events.tests.conftest import StreamServer
 from events.tests.test_streams import API, new_application, post
-from tests.support.browser import Browser, chromium_path
+from tests.support.harness.browser import Browser, chromium_path
 from tests.support.streams import stream_process_start
 
 pytestmark = [

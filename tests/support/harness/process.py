@@ -214,3 +214,32 @@ def command_run(
         timeout=timeout,
         check=check,
     )
+
+
+def interactive_start(
+    args: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path = BASE_DIR
+) -> subprocess.Popen[str]:
+    """A helper process the caller talks to line by line over its stdin and stdout (the
+    benchmark's load clients), in a session of its own; ``interactive_stop`` ends it."""
+    return subprocess.Popen(  # noqa: S603 - our own programs and arguments
+        list(args),
+        cwd=cwd,
+        env=None if env is None else dict(env),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def interactive_stop(process: subprocess.Popen[str], timeout: float = 10) -> int:
+    """Close its stdin (its cue to finish), wait, then SIGKILL what is left; its exit status."""
+    if process.stdin is not None:
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        return process.wait(timeout=10)

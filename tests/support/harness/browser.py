@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
-import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -18,8 +18,8 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 
-from scripts.processes import group_start, group_stop
-from tests.support.processes import free_port
+from tests.support.harness.ports import free_port
+from tests.support.harness.process import ServiceProcess
 
 
 def chromium_path() -> str | None:
@@ -32,8 +32,8 @@ class Browser:
         if executable is None:
             raise RuntimeError("chromium is not installed (apt-get install chromium)")
         self.port = free_port()
-        self._log = log.open("wb")
-        self.popen: subprocess.Popen[bytes] = group_start(
+        self.process = ServiceProcess(
+            "chromium",
             [
                 executable,
                 "--headless=new",
@@ -46,8 +46,8 @@ class Browser:
                 f"--remote-debugging-port={self.port}",
                 "about:blank",
             ],
-            output=self._log,
-            env=None,
+            dict(os.environ),
+            log,
         )
         self._stack = contextlib.ExitStack()
         self._page = self._stack.enter_context(self._page_connection())
@@ -66,7 +66,7 @@ class Browser:
                     return connect(pages[0]["webSocketDebuggerUrl"], max_size=2**24)
             except OSError:
                 pass
-            if time.monotonic() > deadline or self.popen.poll() is not None:
+            if time.monotonic() > deadline or not self.process.alive():
                 raise RuntimeError("chromium did not start its DevTools endpoint")
             time.sleep(0.2)
 
@@ -100,5 +100,4 @@ class Browser:
         try:
             self._stack.close()
         finally:
-            group_stop(self.popen, timeout=5)
-            self._log.close()
+            self.process.stop(timeout=5)
