@@ -148,8 +148,12 @@ def test_a_worker_killed_mid_burst_loses_nothing(api_servers, celery_workers, sa
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         futures = [pool.submit(post, index) for index in range(burst)]
+        # Killed while it has written some rows and others wait in the journal.
         wait_until(
-            lambda: Message.objects.count() >= 20, timeout=10, interval=0.005, what="20 rows"
+            lambda: Message.objects.count() >= 20 and journal_count() > 0,
+            timeout=10,
+            interval=0.005,
+            what="20 rows persisted and more pending",
         )
         first_worker.kill()
         killed_at = time.monotonic()

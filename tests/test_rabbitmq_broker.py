@@ -143,8 +143,12 @@ def test_a_worker_killed_mid_burst_on_rabbitmq_loses_nothing(
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         futures = [pool.submit(create, index) for index in range(burst)]
+        # Killed while it has written some rows and others wait in the journal.
         wait_until(
-            lambda: Message.objects.count() >= 20, timeout=15, interval=0.005, what="20 rows"
+            lambda: Message.objects.count() >= 20 and journal_count() > 0,
+            timeout=15,
+            interval=0.005,
+            what="20 rows persisted and more pending",
         )
         first_worker.kill()
         persisted_at_kill = Message.objects.count()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
+import urllib.error
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -78,8 +79,14 @@ class Stack:
         return sorted((m["number"], m["body"]) for m in page["results"])
 
     def indexed_count(self, token: str) -> int:
-        """Documents of the application in osmem itself (after a refresh)."""
-        self.engine.request("POST", f"/{self.index}/_refresh")
+        """Documents of the application in osmem itself (after a refresh); 0 while the index
+        does not exist yet (the first drain creates it)."""
+        try:
+            self.engine.request("POST", f"/{self.index}/_refresh")
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return 0
+            raise
         answer = self.engine.request(
             "POST",
             f"/{self.index}/_count",
