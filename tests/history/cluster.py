@@ -106,7 +106,18 @@ class Cluster:
             stream_command(bind=f"127.0.0.1:{self.streams_port}", log_level="warning"),
             self.env,
             self.directory / "streams.log",
+            append=True,  # a restarted one (the nemesis) goes on in the same log
         )
+
+    def streams_kill(self) -> None:
+        """SIGKILL the stream process: every open stream is cut at once."""
+        if self.streams is not None:
+            self.streams.kill()
+
+    def streams_restart(self) -> None:
+        """A new stream process on the same port, once it serves."""
+        self.streams = self.streams_spawn()
+        wait_until_serving(self.streams, self.streams_port)
 
     def worker_spawn(self) -> ServiceProcess:
         index = len(self.workers) + len(self.retired) + 1

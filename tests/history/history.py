@@ -34,6 +34,8 @@ REDIS_FLUSHALL = "redis_flushall"
 WORKER_SIGKILL = "worker_sigkill"
 WORKER_SIGSTOP = "worker_sigstop"
 MARIADB_RESTART = "mariadb_restart"
+# The stream process SIGKILLed and started again on its port: the readers reconnect.
+STREAM_SIGKILL = "stream_sigkill"
 # Faults of a Redis Cluster (3 masters, a replica each): the pipeline's Redis is the cluster.
 MASTER_FAILOVER = "master_failover"
 REPLICA_RESTART = "replica_restart"

@@ -37,6 +37,7 @@ from tests.history.history import (
     REDIS_SIGKILL,
     REDIS_SIGTERM,
     REPLICA_RESTART,
+    STREAM_SIGKILL,
     WORKER_EXITED,
     WORKER_SIGKILL,
     WORKER_SIGSTOP,
@@ -51,6 +52,7 @@ ALL_FAULTS = (
     WORKER_SIGKILL,
     WORKER_SIGSTOP,
     MARIADB_RESTART,
+    STREAM_SIGKILL,
 )
 # A Redis Cluster's run: its own Redis faults, and the same worker and MariaDB faults.
 CLUSTER_FAULTS = (
@@ -59,6 +61,7 @@ CLUSTER_FAULTS = (
     WORKER_SIGKILL,
     WORKER_SIGSTOP,
     MARIADB_RESTART,
+    STREAM_SIGKILL,
 )
 KNOWN_FAULTS = tuple(dict.fromkeys(ALL_FAULTS + CLUSTER_FAULTS))
 # The first fault comes after this much traffic, the last this long before the end.
@@ -157,6 +160,12 @@ class Nemesis:
             time.sleep(pause)
             worker.signal(signal.SIGCONT)
             detail = f"stopped {pause:.1f} s"
+        elif kind == STREAM_SIGKILL:
+            self.cluster.streams_kill()
+            down = self.rng.uniform(0.2, 1.0)
+            time.sleep(down)
+            self.cluster.streams_restart()
+            detail = f"down {down:.1f} s"
         elif kind == MARIADB_RESTART:
             kill = self.rng.random() < 0.5
             self.cluster.mariadb.stop(kill=kill)

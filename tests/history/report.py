@@ -19,6 +19,7 @@ SHORT_FAULTS = {
     "worker_exited": "wexit",
     "master_failover": "fover",
     "replica_restart": "rkill",
+    "stream_sigkill": "skill",
 }
 HEADER = ("seed", "ops", "ok", "fail", "unknown", "faults", "violations")
 
