@@ -38,6 +38,18 @@ pytest_plugins = ["tests.support.processes", "tests.support.terminal", "tests.re
 CLUSTER = os.environ.get("TEST_REDIS_TOPOLOGY", "standalone") == "cluster"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """scripts/test.sh runs the suite on MariaDB, then on SQLite: the tests whose outcome does
+    not depend on the SQL database (real servers, a browser, a Prometheus, osmem) run in the
+    first pass only, when it sets TEST_SKIP_BACKEND_INDEPENDENT for the second."""
+    if os.environ.get("TEST_SKIP_BACKEND_INDEPENDENT") != "1":
+        return
+    skip = pytest.mark.skip(reason="backend-independent: run in this test.sh's MariaDB pass")
+    for item in items:
+        if item.get_closest_marker("backend_independent"):
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def redis_topology() -> Iterator[object]:
     """The Redis Cluster of a cluster run (None otherwise), for this process and its children."""

@@ -12,6 +12,7 @@ from tests.support.harness.browser import Browser, chromium_path
 from tests.support.streams import stream_process_start
 
 pytestmark = [
+    pytest.mark.backend_independent,
     pytest.mark.e2e,
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(chromium_path() is None, reason="chromium is not installed"),

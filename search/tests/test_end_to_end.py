@@ -28,7 +28,11 @@ from tests.support.http import HttpApi
 from tests.support.processes import ServiceProcess, server_start
 from tests.support.waiting import wait_until
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.backend_independent,
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+]
 
 API = "/api/v1"
 # How long the engine stays away in the outage drill (the issue's ~15 s).

@@ -14,7 +14,11 @@ from django.conf import settings
 
 from tests.support.harness.process import command_run
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
+pytestmark = [
+    pytest.mark.backend_independent,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.e2e,
+]
 
 DOCS = Path(settings.BASE_DIR) / "docs"
 NEWMAN = Path(

@@ -11,7 +11,11 @@ from events.tests.test_streams import API, kinds, open_stream
 from tests.support.sse import SseStream
 from tests.support.streams import stream_process_start
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.backend_independent,
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+]
 
 
 class _Server:

@@ -16,9 +16,12 @@ DEPLOY = Path(settings.BASE_DIR) / "deploy" / "prometheus"
 PROMTOOL = shutil.which("promtool")
 
 # Skipped on a developer's machine without it, never in CI.
-pytestmark = pytest.mark.skipif(
-    PROMTOOL is None and not os.environ.get("CI"), reason="promtool is not installed"
-)
+pytestmark = [
+    pytest.mark.backend_independent,
+    pytest.mark.skipif(
+        PROMTOOL is None and not os.environ.get("CI"), reason="promtool is not installed"
+    ),
+]
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:

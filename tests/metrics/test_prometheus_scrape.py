@@ -22,6 +22,7 @@ from tests.support.processes import ServiceProcess, free_port, server_start
 from tests.support.waiting import wait_until
 
 pytestmark = [
+    pytest.mark.backend_independent,
     pytest.mark.e2e,
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not installed"),
