@@ -38,7 +38,7 @@ from core.errors import ServiceUnavailable
 from core.pagination import MAX_NUMBER
 from messages_app.models import Message
 from search.backends.base import SearchHit, SearchHits, SearchScope, SortKey
-from search.complexity import SCORING_TERM_MAX, folded_terms
+from search.complexity import SCORING_TERM_MAX, QueryTooComplex, folded_terms, query_clauses
 from search.documents import NGRAM_MIN, MessageDocument, chat_key
 from search.terms import text_fold
 
@@ -154,7 +154,13 @@ class ElasticsearchSearchBackend:
                 raise _unavailable(exc) from exc
             logger.warning("search index %s does not exist yet: nothing is indexed", index_name())
             return []
-        except (ApiError, TransportError) as exc:
+        except ApiError as exc:
+            if _too_many_clauses(exc):
+                # Our count (search.complexity) keeps queries under the floor of the limit; a
+                # cluster configured below it refuses more: still the client's 400, not a 503.
+                raise QueryTooComplex(_clauses_of(body)) from exc
+            raise _unavailable(exc) from exc
+        except TransportError as exc:
             raise _unavailable(exc) from exc
         return list(response["hits"]["hits"])
 
@@ -188,6 +194,23 @@ def _current_hits(
         if message is not None and body_matches(message.body, folded_terms):
             current.append(SearchHit(key=(hit["sort"][0], hit["sort"][1]), message=message))
     return current
+
+
+def _too_many_clauses(exc: ApiError) -> bool:
+    """Elasticsearch's refusal of a query over ``indices.query.bool.max_clause_count``
+    (``too_many_nested_clauses``, or Lucene's ``too_many_clauses`` in older clusters)."""
+    return exc.meta.status == 400 and "too_many" in str(exc.body) and "clauses" in str(exc.body)
+
+
+def _clauses_of(body: dict[str, Any]) -> int:
+    """The clauses of a request, as search.complexity counts its terms."""
+    filters = body["query"]["bool"].get("filter", [])
+    terms = [
+        clause["wildcard"]["body_folded"]["value"].strip("*").replace("\\", "")
+        for clause in filters
+        if "wildcard" in clause
+    ]
+    return query_clauses(terms)
 
 
 def _unavailable(exc: Exception) -> ServiceUnavailable:

@@ -255,6 +255,23 @@ def test_an_error_answer_is_a_503(fake_es, chat_factory, status: int, kind: str)
         messages_search(application=chat.application, chat=chat, query="hello", limit=5)
 
 
+def test_a_cluster_refusing_too_many_clauses_is_the_clients_400(
+    fake_es, api_client, chat_factory
+) -> None:
+    """Not an integration test: a cluster whose clause limit is set below the floor our count
+    assumes refuses the query; the client gets query_too_complex, not a 503."""
+    chat = chat_factory(["hello"])
+    fake_es.replies[("POST", SEARCH_PATH)] = error_reply(400, "too_many_nested_clauses")
+    url = f"/api/v1/apps/{chat.application.token}/chats/{chat.number}/messages/search"
+
+    response = api_client.get(url, {"q": "hello"})
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "query_too_complex"
+    assert error["limit"] == {"max_clauses": 1024, "clauses": 1 + 11 + 6}
+
+
 def test_elasticsearch_down_is_a_503_with_the_error_envelope(
     es_down, api_client, chat_factory
 ) -> None:
