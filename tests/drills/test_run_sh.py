@@ -5,7 +5,7 @@ embedded settings, a SQLite file of its own, the drills' private Redis and a fre
 process the script starts inherits a marker in its environment, so that a test can find all of
 them, children of children included, in /proc.
 
-The tests that start the three processes use SQLite whatever the suite's database, and run in
+The tests that start the processes use SQLite whatever the suite's database, and run in
 the SQLite pass only; the missing-database test needs a MySQL server and runs in the MariaDB
 pass only.
 """
@@ -162,7 +162,7 @@ def start(run_sh: list[RunSh], env: dict[str, str]) -> RunSh:
 
 
 def wait_for_banner(script: RunSh) -> str:
-    """The banner's schema link, once run.sh says the three are up."""
+    """The banner's schema link, once run.sh says all its processes are up."""
     match = re.search(r"Schema\s+(\S+)\n", script.read_until(r"Database: .*\n", timeout=120).string)
     assert match, script.text
     return match.group(1)
