@@ -67,6 +67,9 @@ class Child:
     ready_file: Path | None = None  # Celery processes touch it when ready
     ready_url: str | None = None  # gunicorn answers it when ready
     env: dict[str, str] = field(default_factory=dict)  # added to ours
+    # Not probed before these are ready: the proxy's probe goes through to web, and each refused
+    # one is an error line of nginx, whose output would wake the loop for the next probe at once.
+    needs: tuple[str, ...] = ()
     popen: subprocess.Popen[bytes] | None = None
     eof: bool = False  # its output pipe is closed
     ready: bool = False
@@ -249,10 +252,13 @@ class Supervisor:
                 )
                 child.restart_at = now + child.restart_delay
                 child.restart_delay = min(child.restart_delay * 2, RESTART_DELAY_MAX)
-            elif not child.ready and child.is_ready():
+            elif not child.ready and self.needs_ready(child) and child.is_ready():
                 child.ready = True
                 if self.all_ready_once:
                     self.log(f"{child.name} is ready again")
+
+    def needs_ready(self, child: Child) -> bool:
+        return all(other.ready for other in self.children if other.name in child.needs)
 
     def run(self, ready_timeout: float) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -347,7 +353,7 @@ def main() -> int:
         Child("events", events, ready_url=f"http://{events_bind}/healthz"),
         Child("worker", worker, ready_file=run_dir / "worker.ready"),
         Child("beat", beat, ready_file=run_dir / "beat.ready"),
-        Child("proxy", nginx_command(proxy_config), ready_url=f"{base}/healthz"),
+        Child("proxy", nginx_command(proxy_config), ready_url=f"{base}/healthz", needs=("web",)),
     ]
     for child in children:
         if child.ready_file is not None:
