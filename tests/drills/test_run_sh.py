@@ -323,19 +323,20 @@ def test_a_process_that_exits_before_it_is_ready_stops_the_start(drill_redis, tm
 
 
 @sqlite_pass_only
-def test_a_busy_port_is_refused_before_migrating(drill_redis, tmp_path):
+@pytest.mark.parametrize("name", ["PORT", "EVENTS_PORT", "WEB_PORT"])
+def test_a_busy_port_is_refused_before_migrating(drill_redis, tmp_path, name):
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        env = script_env(tmp_path, drill_redis.url, PORT=str(port))
+        env = script_env(tmp_path, drill_redis.url, **{name: str(port)})
         result = subprocess.run(
             ["bash", str(RUN_SH)], env=env, capture_output=True, text=True, timeout=60
         )
     assert result.returncode == 1
     assert result.stderr == (
         f"error: something already listens on 127.0.0.1:{port}; stop it or run with "
-        "PORT=<another port>\n"
+        f"{name}=<another port>\n"
     )
     assert "migrate" not in result.stdout
     assert not (tmp_path / "run.sqlite3").exists()
