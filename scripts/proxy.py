@@ -41,6 +41,10 @@ def _error_body(code: str, message: str) -> str:
 
 
 def listen_address(host: str, port: str) -> str:
+    """nginx's ``listen`` parameters for HOST:PORT. For ``::``, IPv4 too, as gunicorn did when it
+    bound there itself (nginx's IPv6 sockets are IPv6-only unless told otherwise)."""
+    if host == "::":
+        return f"[::]:{port} ipv6only=off"
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
