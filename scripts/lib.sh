@@ -1,7 +1,8 @@
 # shellcheck shell=bash
-# What scripts/run.sh and scripts/test.sh share: the system packages mysqlclient needs, .venv and
-# its requirements, and a Redis to talk to. Sourced, never run; the scripts source it before they
-# cd to the repository root and call its functions from there, under set -euo pipefail.
+# What scripts/run.sh and scripts/test.sh share: the system packages mysqlclient needs (and
+# run.sh's nginx), .venv and its requirements, and a Redis to talk to. Sourced, never run; the
+# scripts source it before they cd to the repository root and call its functions from there,
+# under set -euo pipefail.
 #
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #
@@ -10,6 +11,8 @@
 PYTHON=${PYTHON:-python3}
 VENV=.venv
 APT_PACKAGES=(pkg-config default-libmysqlclient-dev build-essential)
+# Debian's nginx, run.sh's proxy (scripts/proxy.py).
+NGINX=/usr/sbin/nginx
 
 # What log puts before each line: run.sh keeps "==> "; test.sh, whose sections already carry a
 # "==>" header, sets it to "".
@@ -39,7 +42,22 @@ sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Pyth
     missing+=(python3-dev)
   fi
   ((${#missing[@]})) || return 0
+  apt_install "${missing[@]}"
+}
 
+# ensure_nginx: installs Debian's nginx when NGINX is missing. The package may start a system
+# nginx on port 80, which we never use: it is stopped and disabled right away.
+ensure_nginx() {
+  [[ -x $NGINX ]] && return 0
+  apt_install nginx
+  "$NGINX" -s quit >/dev/null 2>&1 || true
+  service nginx stop >/dev/null 2>&1 || true
+  systemctl disable nginx >/dev/null 2>&1 || update-rc.d nginx disable >/dev/null 2>&1 || true
+}
+
+# apt_install PACKAGE...: apt-get installs them as root; otherwise says how, and exits.
+apt_install() {
+  local missing=("$@")
   if ! command -v apt-get >/dev/null; then
     log "not a Debian-like system: install by hand the equivalent of: ${missing[*]}"
     return 0

@@ -1,22 +1,25 @@
-"""Run web (gunicorn), the stream process (live events), the Celery worker and Celery beat in
-the foreground, for scripts/run.sh.
+"""Run web (gunicorn), the stream process (live events), the Celery worker, Celery beat and the
+proxy (nginx, one port for web and events) in the foreground, for scripts/run.sh.
 
     python scripts/supervise.py        (run.sh execs it once .venv, Redis and the database are set)
 
-- Each process's output is prefixed with ``[web]``, ``[events]``, ``[worker]`` or ``[beat]``.
-- The banner is printed once all four are ready: web and events answer ``/healthz``, the
-  worker is consuming and beat has started its scheduler (each Celery process touches the
-  file named by ``PROCESS_READY_FILE`` then, see chatapi/celery.py).
+- Each process's output is prefixed with ``[web]``, ``[events]``, ``[worker]``, ``[beat]`` or
+  ``[proxy]``.
+- The banner is printed once all five are ready: web and events answer ``/healthz`` on their
+  internal ports, the proxy on PORT, the worker is consuming and beat has started its
+  scheduler (each Celery process touches the file named by ``PROCESS_READY_FILE`` then, see
+  chatapi/celery.py).
 - A process that exits after the start is started again, with a log line, after 1 s (doubling
   up to 30 s while it keeps exiting within a minute). One that exits before the banner stops
   everything, non-zero: a broken start never looks like a working one.
-- Ctrl-C (SIGINT), SIGTERM or SIGHUP stops all four: SIGTERM to each, SIGKILL to what is left
+- Ctrl-C (SIGINT), SIGTERM or SIGHUP stops all five: SIGTERM to each, SIGKILL to what is left
   of their process groups after ``STOP_TIMEOUT`` s; a second Ctrl-C skips the wait. So does the
   end of our output: when the reader of a pipe we write to goes away (``run.sh | head -5``, or
   ``run.sh | tee log`` and Ctrl-C, which kills tee too), we notice and stop everything, even when
   nothing is being written. On Linux each process is also sent SIGTERM if this one dies.
 
-Environment: HOST (127.0.0.1), PORT (8000), EVENTS_PORT (PORT + 1), EVENTS_WORKERS (1),
+Environment: HOST (127.0.0.1), PORT (8000, the proxy's), EVENTS_PORT (PORT + 1) and WEB_PORT
+(PORT + 2): the stream process's and web's own ports, on 127.0.0.1, EVENTS_WORKERS (1),
 WEB_WORKERS (2), WORKER_CONCURRENCY (2), LOG_LEVEL
 (Celery's level, WARNING; gunicorn's when set), STOP_TIMEOUT (30), READY_TIMEOUT (120), RUN_DIR
 (var: the ready files, beat's schedule, gunicorn's control socket, the metrics directories),
@@ -24,8 +27,8 @@ METRICS_WORKER_PORT (9808) and METRICS_BEAT_PORT (9809): the worker's and beat's
 127.0.0.1, DATABASE_URL and STARTED_REDIS (both for the banner only).
 
 The command lines and the start and stop of each process group are scripts/processes.py's, the
-same as the tests' and the benchmark's; what is here is the supervision: prefixes, readiness,
-restarts, the banner and the order of the stop.
+same as the tests' and the benchmark's; the proxy's configuration is scripts/proxy.py's; what
+is here is the supervision: prefixes, readiness, restarts, the banner and the order of the stop.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from processes import (
     gunicorn_command,
     stream_command,
 )
+from proxy import listen_address, nginx_command, write_config
 
 PREFIX_WIDTH = 9
 RESTART_DELAY_MAX = 30.0
@@ -63,6 +67,9 @@ class Child:
     ready_file: Path | None = None  # Celery processes touch it when ready
     ready_url: str | None = None  # gunicorn answers it when ready
     env: dict[str, str] = field(default_factory=dict)  # added to ours
+    # Not probed before these are ready: the proxy's probe goes through to web, and each refused
+    # one is an error line of nginx, whose output would wake the loop for the next probe at once.
+    needs: tuple[str, ...] = ()
     popen: subprocess.Popen[bytes] | None = None
     eof: bool = False  # its output pipe is closed
     ready: bool = False
@@ -245,10 +252,13 @@ class Supervisor:
                 )
                 child.restart_at = now + child.restart_delay
                 child.restart_delay = min(child.restart_delay * 2, RESTART_DELAY_MAX)
-            elif not child.ready and child.is_ready():
+            elif not child.ready and self.needs_ready(child) and child.is_ready():
                 child.ready = True
                 if self.all_ready_once:
                     self.log(f"{child.name} is ready again")
+
+    def needs_ready(self, child: Child) -> bool:
+        return all(other.ready for other in self.children if other.name in child.needs)
 
     def run(self, ready_timeout: float) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -304,14 +314,20 @@ def main() -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     level = env.get("LOG_LEVEL", "WARNING")
     probe = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - comparing
-    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     base = f"http://[{probe}]:{port}" if ":" in probe else f"http://{probe}:{port}"
-    events_port = env.get("EVENTS_PORT", str(int(port) + 1))
-    events_bind = f"[{host}]:{events_port}" if ":" in host else f"{host}:{events_port}"
-    events_base = base.rsplit(":", 1)[0] + f":{events_port}"
+    # Web and the stream process listen on the loopback interface only: clients reach both
+    # through the proxy on HOST:PORT.
+    web_bind = f"127.0.0.1:{env.get('WEB_PORT', str(int(port) + 2))}"
+    events_bind = f"127.0.0.1:{env.get('EVENTS_PORT', str(int(port) + 1))}"
+    proxy_config = write_config(
+        listen=listen_address(host, port),
+        web=web_bind,
+        events=events_bind,
+        prefix=run_dir / "nginx",
+    )
 
     web = gunicorn_command(
-        bind=bind,
+        bind=web_bind,
         workers=int(env.get("WEB_WORKERS", "2")),
         threads=4,
         access_log=True,
@@ -326,18 +342,18 @@ def main() -> int:
     beat = celery_beat_command(
         schedule=run_dir / "celerybeat-schedule", log_level=level, quiet=quiet
     )
-    # The stream process: the live event streams (docs/events.md) on ASGI, on a port of its
-    # own here; behind nginx (deploy/nginx.conf) both share one.
+    # The stream process: the live event streams (docs/events.md) on ASGI, behind the proxy.
     events = stream_command(
         bind=events_bind,
         workers=int(env.get("EVENTS_WORKERS", "1")),
         log_level=env.get("LOG_LEVEL"),
     )
     children = [
-        Child("web", web, ready_url=f"{base}/healthz"),
-        Child("events", events, ready_url=f"{events_base}/healthz"),
+        Child("web", web, ready_url=f"http://{web_bind}/healthz"),
+        Child("events", events, ready_url=f"http://{events_bind}/healthz"),
         Child("worker", worker, ready_file=run_dir / "worker.ready"),
         Child("beat", beat, ready_file=run_dir / "beat.ready"),
+        Child("proxy", nginx_command(proxy_config), ready_url=f"{base}/healthz", needs=("web",)),
     ]
     for child in children:
         if child.ready_file is not None:
@@ -348,8 +364,9 @@ def main() -> int:
     # The worker's and beat's own metrics ports (the API's is GET /metrics on PORT).
     worker_metrics = env.get("METRICS_WORKER_PORT", "9808")
     beat_metrics = env.get("METRICS_BEAT_PORT", "9809")
-    children[1].env["METRICS_WORKER_PORT"] = worker_metrics
-    children[2].env["METRICS_BEAT_PORT"] = beat_metrics
+    by_name = {child.name: child for child in children}
+    by_name["worker"].env["METRICS_WORKER_PORT"] = worker_metrics
+    by_name["beat"].env["METRICS_BEAT_PORT"] = beat_metrics
 
     database = "the one DATABASE_URL names" if env.get("DATABASE_URL") else "SQLite file db.sqlite3"
     redis_note = ""
@@ -358,13 +375,13 @@ def main() -> int:
         redis_note += "kill $(cat var/redis.pid)\n"
     create = """curl -sS -X POST -H 'Content-Type: application/json' -d '{"name": "demo"}'"""
     banner = f"""
-  The chat API is up (Ctrl-C stops web, events, worker and beat):
+  The chat API is up on {base} (Ctrl-C stops web, events, worker, beat and proxy):
     Docs     {base}/api/docs/  (ReDoc: {base}/api/redoc/)
     API      {base}/api/v1/apps  (POST creates an application; GET lists them, operators only)
     Schema   {base}/api/schema/?format=json
     Admin    {base}/admin/
     Metrics  {base}/metrics (staff or METRICS_TOKEN); :{worker_metrics} worker, :{beat_metrics} beat
-    Events   {events_base}/api/v1/apps/<token>/events  (Server-Sent Events: docs/events.md)
+    Events   {base}/api/v1/apps/<token>/events  (Server-Sent Events: docs/events.md)
   Try:       {create} {base}/api/v1/apps
   Admin user: .venv/bin/python manage.py createsuperuser
   Database:  {database}

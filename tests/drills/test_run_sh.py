@@ -5,7 +5,7 @@ embedded settings, a SQLite file of its own, the drills' private Redis and a fre
 process the script starts inherits a marker in its environment, so that a test can find all of
 them, children of children included, in /proc.
 
-The tests that start the three processes use SQLite whatever the suite's database, and run in
+The tests that start the processes use SQLite whatever the suite's database, and run in
 the SQLite pass only; the missing-database test needs a MySQL server and runs in the MariaDB
 pass only.
 """
@@ -27,12 +27,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 from django.conf import settings
 from django.db import connection
 
 from tests.drills.conftest import DrillRedis
 from tests.support.processes import free_port
+from tests.support.sse import SseStream
 
 RUN_SH = Path(settings.BASE_DIR) / "scripts" / "run.sh"
 STOP_TIMEOUT = 10
@@ -70,6 +72,7 @@ def script_env(tmp_path: Path, redis_url: str, **extra: str) -> dict[str, str]:
         REDIS_URL=redis_url,
         PORT=str(free_port()),
         EVENTS_PORT=str(free_port()),
+        WEB_PORT=str(free_port()),
         RUN_DIR=str(tmp_path / "run"),
         STOP_TIMEOUT=str(STOP_TIMEOUT),
     )
@@ -159,7 +162,7 @@ def start(run_sh: list[RunSh], env: dict[str, str]) -> RunSh:
 
 
 def wait_for_banner(script: RunSh) -> str:
-    """The banner's schema link, once run.sh says the three are up."""
+    """The banner's schema link, once run.sh says all its processes are up."""
     match = re.search(r"Schema\s+(\S+)\n", script.read_until(r"Database: .*\n", timeout=120).string)
     assert match, script.text
     return match.group(1)
@@ -209,6 +212,51 @@ def test_banner_once_all_three_are_ready_then_closing_the_output_stops_everythin
 
 
 @sqlite_pass_only
+def test_rest_and_live_events_answer_on_the_one_port(run_sh, drill_redis, tmp_path, say):
+    env = script_env(tmp_path, drill_redis.url)
+    script = start(run_sh, env)
+    wait_for_banner(script)
+    port = int(env["PORT"])
+    base = f"http://127.0.0.1:{port}"
+    events_line = re.search(r"Events\s+(\S+)", script.text)
+    assert events_line and events_line.group(1) == f"{base}/api/v1/apps/<token>/events"
+
+    api = f"{base}/api/v1"
+    with httpx.Client(timeout=30) as client:
+        created = client.post(f"{api}/apps", json={"name": "one port"})
+        assert created.status_code == 201, created.text
+        token = created.json()["token"]
+        shown = client.get(f"{api}/apps/{token}")
+        assert shown.status_code == 200
+        assert (shown.json()["token"], shown.json()["name"]) == (token, "one port")
+
+        assert client.post(f"{api}/apps/{token}/chats").status_code == 201
+        with (
+            SseStream(port, f"/api/v1/apps/{token}/events") as app_stream,
+            SseStream(port, f"/api/v1/apps/{token}/chats/1/events") as chat_stream,
+        ):
+            for stream in (app_stream, chat_stream):
+                stream.wait_open()
+                assert stream.status == 200, (stream.status, stream.error_body)
+                assert stream.content_type.startswith("text/event-stream")
+            # A stream follows once its first bytes (retry:) are read.
+            deadline = time.monotonic() + 10
+            while None in (app_stream.retry, chat_stream.retry) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            message = client.post(f"{api}/apps/{token}/chats/1/messages", json={"body": "hi"})
+            assert message.status_code == 201, message.text
+            assert message.json()["number"] == 1
+            # Through the proxy unbuffered: the event arrives while the streams stay open.
+            received = [stream.wait_count(1) for stream in (app_stream, chat_stream)]
+
+    for events in received:
+        assert [
+            (e.type, e.data["chat_number"], e.data["number"], e.data["body"]) for e in events
+        ] == [("message.created", 1, 1, "hi")]
+    say(f"run.sh: REST and both event streams answered on port {port} through the proxy")
+
+
+@sqlite_pass_only
 def test_ctrl_c_with_the_output_in_tee_leaves_no_process(run_sh, drill_redis, tmp_path, say):
     script = start(run_sh, script_env(tmp_path, drill_redis.url))
     wait_for_banner(script)
@@ -249,7 +297,9 @@ def test_piped_into_head_it_stops_everything_once_head_has_its_lines(drill_redis
         result.stdout,
     ), result.stdout
     # The pipeline ends when run.sh does: by then it has stopped all it started.
-    assert "==> our output was closed: stopping web, events, worker and beat" in result.stderr
+    assert (
+        "==> our output was closed: stopping web, events, worker, beat and proxy" in result.stderr
+    )
     assert marked_processes(mark) == []
 
 
@@ -264,7 +314,7 @@ def test_a_process_that_exits_before_it_is_ready_stops_the_start(drill_redis, tm
     assert result.returncode == 1, result.stdout
     assert re.search(r"^==> (worker|beat) exited \(1\) before it was ready$", result.stdout, re.M)
     assert re.search(
-        r"^==> (worker|beat) could not start: stopping web, events, worker and beat$",
+        r"^==> (worker|beat) could not start: stopping web, events, worker, beat and proxy$",
         result.stdout,
         re.M,
     ), result.stdout
@@ -273,19 +323,20 @@ def test_a_process_that_exits_before_it_is_ready_stops_the_start(drill_redis, tm
 
 
 @sqlite_pass_only
-def test_a_busy_port_is_refused_before_migrating(drill_redis, tmp_path):
+@pytest.mark.parametrize("name", ["PORT", "EVENTS_PORT", "WEB_PORT"])
+def test_a_busy_port_is_refused_before_migrating(drill_redis, tmp_path, name):
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        env = script_env(tmp_path, drill_redis.url, PORT=str(port))
+        env = script_env(tmp_path, drill_redis.url, **{name: str(port)})
         result = subprocess.run(
             ["bash", str(RUN_SH)], env=env, capture_output=True, text=True, timeout=60
         )
     assert result.returncode == 1
     assert result.stderr == (
         f"error: something already listens on 127.0.0.1:{port}; stop it or run with "
-        "PORT=<another port>\n"
+        f"{name}=<another port>\n"
     )
     assert "migrate" not in result.stdout
     assert not (tmp_path / "run.sqlite3").exists()
