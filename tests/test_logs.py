@@ -147,3 +147,29 @@ def test_log_level_info_brings_the_drain_lines_back(celery_workers, celery_beat)
 
     assert beat.log().count("Sending due task") >= 2
     assert worker.log().count("journal_sweep_task[") >= 2
+
+
+def test_no_line_shows_a_token_in_full_with_debug_on(tmp_path):
+    """chatapi.settings.local (DEBUG on, what scripts/run.sh runs): Django's own default
+    configuration would add a console handler to the "django" logger that bypasses the
+    redaction. A path that 404s before any query, so no database is needed."""
+    import os
+    import sys
+
+    from tests.support.harness.process import command_run
+
+    token = "t0ken" * 8
+    code = (
+        "import django; django.setup(); from django.test import Client; "
+        f"print(Client().get('/api/v1/apps/{token}/chats/0').status_code)"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "chatapi.settings.local",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/unused.sqlite3",
+    }
+    done = command_run([sys.executable, "-c", code], env=env, check=True)
+
+    assert done.stdout.strip() == "404"
+    assert f"Not Found: /api/v1/apps/{token[:8]}…/chats/0" in done.stderr
+    assert token not in done.stderr + done.stdout

@@ -496,6 +496,10 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's own default configuration gives "django" a console handler of its own while
+        # DEBUG is on (chatapi.settings.local): its lines would bypass our filters and print a
+        # token in full. Configured here, "django" has no handler and its lines reach ours.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
         # "Task ... received" and "Task ... succeeded": INFO lines only.
         "celery.worker.strategy": {"level": "WARNING" if _QUIET_TASKS else LOG_LEVEL},
         "celery.app.trace": {"level": "WARNING" if _QUIET_TASKS else LOG_LEVEL},
