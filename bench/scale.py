@@ -193,6 +193,21 @@ class Client:
         raise AssertionError("unreachable")
 
 
+def client_when_serving(port: int) -> Client:
+    """A client of the gunicorn on ``port``, once it answers ``/healthz``."""
+    client = Client(port)
+
+    def ready() -> bool:
+        try:
+            return client.get("/healthz")[0] == 200
+        except OSError:
+            client.conn.close()
+            return False
+
+    wait_until(ready, timeout=60, what="gunicorn answering")
+    return client
+
+
 def api_measure(stack: Stack, args: argparse.Namespace, largest: dict, others: list[dict]) -> dict:
     port = free_port()
     stack.start(
@@ -221,16 +236,7 @@ def api_measure(stack: Stack, args: argparse.Namespace, largest: dict, others: l
         .strip()
         .splitlines()[-1]
     )
-    client = Client(port)
-
-    def ready() -> bool:
-        try:
-            return client.get("/healthz")[0] == 200
-        except OSError:
-            client.conn.close()
-            return False
-
-    wait_until(ready, timeout=60, what="gunicorn answering")
+    client = client_when_serving(port)
     rng = random.Random(3)
     base = f"/api/v1/apps/{largest['token']}/chats/{largest['number']}/messages"
     figures: dict = {}

@@ -32,12 +32,13 @@ from scale import (
     HOST,
     Client,
     chats_sample,
+    client_when_serving,
     database_prepare,
     free_port,
     percentiles,
     service_env,
 )
-from stack import BASE_DIR, PYTHON, Stack, gunicorn_command, wait_until
+from stack import BASE_DIR, PYTHON, Stack, gunicorn_command
 
 NEEDLE = "zn33dle"  # a digit: never one of the seed vocabulary's words
 NEEDLE_NUMBER = 5
@@ -105,16 +106,7 @@ def measure(stack: Stack, args: argparse.Namespace, chat: dict) -> dict:
         ),
         service_env(stack, args, **extra),
     )
-    client = Client(port)
-
-    def ready() -> bool:
-        try:
-            return client.get("/healthz")[0] == 200
-        except OSError:
-            client.conn.close()
-            return False
-
-    wait_until(ready, timeout=60, what="gunicorn answering")
+    client = client_when_serving(port)
     base = f"/api/v1/apps/{chat['token']}/chats/{chat['number']}/messages"
     figures: dict = {"env": extra}
     for _ in range(5):  # warm both workers and the buffer pool
