@@ -30,12 +30,13 @@ from core.errors import REDIS_UNAVAILABLE
 from events.cursors import START, Cursor, Position
 from events.frames import Event, reset_frame
 from events.redis_async import async_redis
-from pipeline import keys
+from pipeline import keys, scripts
 from pipeline.events import CHAT_CREATED, MESSAGE_CREATED
 
 logger = logging.getLogger(__name__)
 
 PAGE = 1000  # entries per XREAD or XRANGE
+RUN_SCRIPT = scripts.source("run")
 _END = object()
 
 
@@ -158,6 +159,7 @@ class PartitionReader:
         self.key = keys.events_stream_key(partition)
         self.subscriptions: dict[str, set[Subscription]] = collections.defaultdict(set)
         self.position = START  # the last entry read (once ``located``)
+        self.run = ""  # the run of the Redis holding the stream when it was located
         self.located = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
@@ -175,6 +177,7 @@ class PartitionReader:
         while True:
             try:
                 if not self.located.is_set():
+                    self.run = await self._redis_run()
                     self.position = await self.tail()
                     self.located.set()
                 elif check:
@@ -188,19 +191,39 @@ class PartitionReader:
                 check = True
                 await asyncio.sleep(0.5)
 
+    async def _redis_run(self) -> str:
+        """The run of the Redis holding this partition (pipeline/lua/run.lua)."""
+        run = await self.hub.client().eval(RUN_SCRIPT, 1, self.key)
+        return run.decode() if isinstance(run, bytes) else str(run)
+
     async def _check(self) -> None:
-        """After a lost connection: is the stream still the one that was being read?"""
-        if self.position == START:
-            return
-        found = await self.hub.client().xrange(
-            self.key, self.position.stream_id, self.position.stream_id
-        )
-        if found and Event.position_of(*found[0]) == self.position:
-            return
-        self.position = await self.tail()
-        self._broadcast(
-            Reset("the event stream was lost (Redis restarted or was flushed)", self.position)
-        )
+        """After a lost connection, and when idle: is the stream still the one that was being
+        read, in the same run of Redis?
+
+        A Redis that restarted (or a replica that took over) may have come back without the
+        last events it acknowledged, and without the sequence numbers they took: the entries
+        that follow then continue the sequence as if nothing was lost, so a jump cannot show it.
+        Its run can: every stream is reset once when it changes.
+        """
+        run = await self._redis_run()
+        restarted, self.run = run != self.run, run
+        intact = True
+        if self.position != START:
+            found = await self.hub.client().xrange(
+                self.key, self.position.stream_id, self.position.stream_id
+            )
+            intact = bool(found) and Event.position_of(*found[0]) == self.position
+        if not intact:
+            self.position = await self.tail()
+            self._broadcast(
+                Reset("the event stream was lost (Redis restarted or was flushed)", self.position)
+            )
+        elif restarted:
+            # The reading goes on from where it was: the events appended since the restart
+            # still come, after the reset.
+            self._broadcast(
+                Reset("Redis restarted or failed over: events may be lost", self.position)
+            )
 
     async def _read(self) -> None:
         reply = await self.hub.client().xread(
