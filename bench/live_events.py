@@ -40,6 +40,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 from loadgen import wrk_ensure
 from processes import gunicorn_command, stream_command
 from run import HOST, Api, free_port, service_env
@@ -66,23 +67,17 @@ def arguments() -> argparse.Namespace:
 
 
 def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+    return int(psutil.Process(pid).memory_info().rss // 1024)
 
 
 def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
+    return [child.pid for child in psutil.Process(pid).children()]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of the process so far."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def serving(port: int) -> bool:
@@ -227,7 +222,7 @@ class Bench:
                 chat += threads
                 next_at += interval
 
-        cpu_before = Path(f"/proc/{worker}/stat").read_text().split()[13:15]
+        cpu_before = cpu_seconds(worker)
         started = time.monotonic()
         workers = [threading.Thread(target=poster, args=(i,)) for i in range(threads)]
         for each in workers:
@@ -236,7 +231,7 @@ class Bench:
             each.join()
         elapsed = time.monotonic() - started
         time.sleep(2)
-        cpu_after = Path(f"/proc/{worker}/stat").read_text().split()[13:15]
+        cpu_after = cpu_seconds(worker)
         receipts_path = self.tmp / "receipts.json"
         self.ask(clients, f"receipts {receipts_path}")
         self.ask(clients, "quit")
@@ -249,8 +244,7 @@ class Bench:
             missing += per_chat - len(got)
             delays += [(at - answered_at) * 1000 for at in got]
         delays.sort()
-        ticks = os.sysconf("SC_CLK_TCK")
-        cpu = sum(int(b) - int(a) for a, b in zip(cpu_before, cpu_after, strict=True)) / ticks
+        cpu = cpu_after - cpu_before
         result = {
             "streams": len(paths),
             "chats": args.chats,

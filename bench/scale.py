@@ -193,6 +193,18 @@ class Client:
         raise AssertionError("unreachable")
 
 
+def search_latencies(client: Client, url: str, searches: int) -> dict:
+    """``searches`` first pages of one search: latency percentiles, the term, its hits."""
+    samples, found = [], 0
+    for _ in range(searches):
+        status, ms, body = client.get(url)
+        if status != 200:
+            raise RuntimeError(f"search {url}: {status} {body[:200]!r}")
+        samples.append(ms)
+        found = len(json.loads(body)["results"])
+    return {**percentiles(samples), "term": url.rsplit("=", 1)[-1], "first_page": found}
+
+
 def client_when_serving(port: int) -> Client:
     """A client of the gunicorn on ``port``, once it answers ``/healthz``."""
     client = Client(port)
@@ -266,14 +278,7 @@ def api_measure(stack: Stack, args: argparse.Namespace, largest: dict, others: l
     pages("page_after_other_chats", other)
     search = f"{base}/search?q="
     for kind, term in zip(("common", "rare", "absent"), terms, strict=True):
-        samples, found = [], 0
-        for _ in range(args.searches):
-            status, ms, body = client.get(search + term)
-            if status != 200:
-                raise RuntimeError(f"search {term}: {status} {body[:200]!r}")
-            samples.append(ms)
-            found = len(json.loads(body)["results"])
-        figures[f"search_{kind}"] = {**percentiles(samples), "term": term, "first_page": found}
+        figures[f"search_{kind}"] = search_latencies(client, search + term, args.searches)
         print(f"    search {kind} ({term}): {figures[f'search_{kind}']}", flush=True)
     client.conn.close()
     stack.stop("gunicorn")

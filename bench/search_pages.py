@@ -35,7 +35,7 @@ from scale import (
     client_when_serving,
     database_prepare,
     free_port,
-    percentiles,
+    search_latencies,
     service_env,
 )
 from stack import BASE_DIR, PYTHON, Stack, gunicorn_command
@@ -116,14 +116,9 @@ def measure(stack: Stack, args: argparse.Namespace, chat: dict) -> dict:
     print(f"    needle at message {NEEDLE_NUMBER}: {runs}", flush=True)
     from_seed = {"rare": "qu4rtz", "absent": "n0where"}  # messages_app.seeding's terms
     for kind, term in from_seed.items():
-        samples, found = [], 0
-        for _ in range(args.searches):
-            status, ms, body = client.get(f"{base}/search?q={term}")
-            if status != 200:
-                raise RuntimeError(f"search {term}: {status} {body[:200]!r}")
-            samples.append(ms)
-            found = len(json.loads(body)["results"])
-        figures[f"search_{kind}"] = {**percentiles(samples), "term": term, "first_page": found}
+        figures[f"search_{kind}"] = search_latencies(
+            client, f"{base}/search?q={term}", args.searches
+        )
         print(f"    search {kind} ({term}): {figures[f'search_{kind}']}", flush=True)
     client.conn.close()
     stack.stop("gunicorn")
