@@ -29,6 +29,7 @@ class Event:
     chat_number: int
     number: int  # the chat's for chat.created, the message's otherwise
     body: bytes  # the SSE event without its id line
+    run: str = ""  # the run of the Redis that wrote it ('' when not from the stream)
     _frame: bytes = field(init=False, repr=False, compare=False)
 
     @property
@@ -43,6 +44,10 @@ class Event:
     @staticmethod
     def text(value: Any) -> str:
         return _text(value)
+
+    @staticmethod
+    def run_of(fields: dict[Any, Any]) -> str:
+        return _text(fields.get(b"r", fields.get("r", "")))
 
     @staticmethod
     def position_of(stream_id: Any, fields: dict[Any, Any]) -> Position:
@@ -80,6 +85,7 @@ class Event:
             chat_number=chat_number,
             number=number,
             body=body(values["t"], data),
+            run=values.get("r", ""),
         )
 
 

@@ -75,6 +75,9 @@ class Subscription:
         # elsewhere): entries up to here were sent already.
         self.skip_until: tuple[int, int] | None = None
         self.position = START  # the last position sent
+        # The run of the Redis that wrote the last event sent (or the cursor's entry): an
+        # event of another run follows a restart that may have lost events in between.
+        self.run: str | None = None
 
     def wants(self, event: Event) -> bool:
         if event.token != self.token:
@@ -107,8 +110,17 @@ class Subscription:
 
     def _render(self, item: Item) -> bytes | None:
         if isinstance(item, Reset):
-            self.position = item.position
+            self.position, self.run = item.position, None
             return reset_frame(item.reason, item.position)  # no suffix: the reset's re-read
+        told = b""
+        if item.run:
+            if self.run is not None and item.run != self.run:
+                told = reset_frame("Redis restarted: events may be lost", self.position)
+            self.run = item.run
+        framed = self._render_event(item)
+        return told + framed if framed is not None else told or None
+
+    def _render_event(self, item: Event) -> bytes | None:
         if self.skip_until is not None:
             if item.position.key <= self.skip_until:
                 return None
@@ -273,6 +285,7 @@ class PartitionReader:
             found = await client.xrange(self.key, cursor.stream_id, cursor.stream_id)
             if not found or Event.position_of(*found[0]) != cursor:
                 return [Reset("the cursor is older than the events kept, or was lost", until)]
+            subscription.run = Event.run_of(found[0][1]) or None
         if cursor.key >= until.key:
             if cursor.key > until.key:
                 subscription.skip_until = cursor.key

@@ -10,11 +10,12 @@ sequence number from the partition's counter, in the same Lua step as the change
   (``message_updated_append``).
 
 An entry holds ``s`` (the sequence), ``t`` (the type), ``e`` (the journal entry's name: the
-application and the numbers) and ``p`` (the record's journal payload). The sequence has no gap
-within one life of the stream, so a reader that sees one (a ``FLUSHALL``, a restart that lost
-the AOF's tail, a failover, trimming it could not keep up with) knows it cannot vouch for what
-it missed. The stream is capped at about ``EVENTS_STREAM_MAXLEN`` entries. The read side is the
-``events`` app (events/hub.py).
+application and the numbers), ``p`` (the record's journal payload) and ``r`` (the run of the
+Redis that wrote it: a reader that meets a new run knows Redis restarted in between). The
+sequence has no gap within one life of the stream, so a reader that sees one (a ``FLUSHALL``, a
+restart that lost the AOF's tail, a failover, trimming it could not keep up with) knows it
+cannot vouch for what it missed. The stream is capped at about ``EVENTS_STREAM_MAXLEN``
+entries. The read side is the ``events`` app (events/hub.py).
 """
 
 import json

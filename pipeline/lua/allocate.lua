@@ -104,7 +104,7 @@ end
 if events_maxlen ~= '' and events_maxlen ~= '0' then
   local sequence = redis.call('INCR', events_seq)
   redis.call('XADD', events, 'MAXLEN', '~', events_maxlen, '*',
-    's', sequence, 't', event_type, 'e', entry, 'p', payload)
+    's', sequence, 't', event_type, 'e', entry, 'p', payload, 'r', run)
 end
 local drain = redis.call('SET', drain_marker, '1', 'NX', 'PX', drain_ms) and 1 or 0
 return {'ok', number, drain}

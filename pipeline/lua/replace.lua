@@ -12,9 +12,11 @@ local name, payload, events_maxlen = unpack(ARGV)
 if redis.call('HEXISTS', entries, name) == 1 then
   redis.call('HSET', entries, name, payload)
   if events_maxlen ~= '' and events_maxlen ~= '0' then
+    -- The run of this Redis, as allocate.lua writes it (events/hub.py).
+    local run = string.sub(string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)'), 1, 16)
     local sequence = redis.call('INCR', events_seq)
     redis.call('XADD', events, 'MAXLEN', '~', events_maxlen, '*',
-      's', sequence, 't', 'message.updated', 'e', name, 'p', payload)
+      's', sequence, 't', 'message.updated', 'e', name, 'p', payload, 'r', run)
   end
   return 1
 end
